@@ -1,0 +1,41 @@
+/** Element types. Floats are what autodiff works on; int32 holds indices, targets and masks. */
+export type DType = 'float32' | 'float64' | 'int32';
+export type TypedArray = Float32Array | Float64Array | Int32Array;
+export type FloatDType = 'float32' | 'float64';
+
+const arrayTypes = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
+const bytesPer: Record<DType, number> = { float32: 4, float64: 8, int32: 4 };
+
+export function isDType(d: unknown): d is DType {
+  return d === 'float32' || d === 'float64' || d === 'int32';
+}
+
+export function allocArray(dtype: DType, length: number): TypedArray {
+  return new arrayTypes[dtype](length);
+}
+
+export function arrayFrom(dtype: DType, values: ArrayLike<number>): TypedArray {
+  return arrayTypes[dtype].from(values);
+}
+
+export function dtypeOfArray(a: ArrayLike<number>): DType | undefined {
+  if (a instanceof Float64Array) return 'float64';
+  if (a instanceof Int32Array) return 'int32';
+  if (a instanceof Float32Array) return 'float32';
+  return undefined;
+}
+
+export function bytesPerElement(dtype: DType): number {
+  return bytesPer[dtype];
+}
+
+export function isFloat(dtype: DType): dtype is FloatDType {
+  return dtype !== 'int32';
+}
+
+/** Type promotion as in PyTorch: int32 < float32 < float64. */
+export function promote(a: DType, b: DType): DType {
+  if (a === 'float64' || b === 'float64') return 'float64';
+  if (a === 'float32' || b === 'float32') return 'float32';
+  return 'int32';
+}

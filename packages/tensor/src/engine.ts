@@ -1,0 +1,142 @@
+import { CpuBackend } from './backend/cpu/index.js';
+import type { Backend } from './backend/backend.js';
+import { bytesPerElement, isFloat, type DType } from './dtype.js';
+import { fmt, sizeOf, type Shape } from './shape.js';
+import type { Tensor } from './tensor.js';
+
+/**
+ * Global state every op consults: the active backend, whether autodiff records, the profiler, the
+ * checkFinite switch and the memory counters. Kept in one small module so that each is easy to find.
+ */
+
+// ---------- backends ----------
+const backendFactories = new Map<string, (opts?: Record<string, unknown>) => Backend>([['cpu', () => new CpuBackend()]]);
+let active: Backend = new CpuBackend();
+
+/** Lets another package (the gpu.js backend) plug in a backend under a name. */
+export function registerBackend(name: string, factory: (opts?: Record<string, unknown>) => Backend): void {
+  backendFactories.set(name, factory);
+}
+
+export function setBackend(name: string, opts?: Record<string, unknown>): void {
+  const factory = backendFactories.get(name);
+  if (!factory) throw new Error(`setBackend: unknown backend '${name}'; registered: ${[...backendFactories.keys()].join(', ')}`);
+  active = factory(opts);
+}
+
+export function getBackend(): { name: string; mode?: string } {
+  return active.mode === undefined ? { name: active.name } : { name: active.name, mode: active.mode };
+}
+
+export function backend(): Backend {
+  return active;
+}
+
+// ---------- autodiff recording ----------
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs `fn` with recording off (like torch.no_grad) and returns its value. */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+// ---------- debug ----------
+let checkFinite = false;
+
+/** With checkFinite on, every op verifies its float output and throws at the first NaN or ±Infinity. */
+export function setDebug(opts: { checkFinite?: boolean }): void {
+  if (opts.checkFinite !== undefined) checkFinite = opts.checkFinite;
+}
+
+export function assertFinite(op: string, inputs: readonly { shape: Shape }[], out: Tensor): void {
+  if (!checkFinite || !isFloat(out.dtype)) return;
+  const values = out.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      const shapes = inputs.map((t) => fmt(t.shape)).join(', ');
+      throw new Error(`${op}: produced ${values[i]} at flat index ${i} of output ${fmt(out.shape)} (inputs ${shapes}; checkFinite is on)`);
+    }
+  }
+}
+
+// ---------- memory ----------
+const live = { tensors: 0, bytes: 0 };
+
+export function storageBytes(shape: Shape, dtype: DType): number {
+  return sizeOf(shape) * bytesPerElement(dtype);
+}
+
+export function countAlloc(bytes: number): void {
+  live.bytes += bytes;
+}
+
+export function countFree(bytes: number): void {
+  live.bytes -= bytes;
+}
+
+export function countTensor(delta: 1 | -1): void {
+  live.tensors += delta;
+}
+
+/** Live (not disposed) tensors and the bytes of storage they hold, like tf.memory(). */
+export function memory(): { tensors: number; bytes: number } {
+  return { ...live };
+}
+
+// ---------- profiler ----------
+export interface OpProfile {
+  calls: number;
+  flops: number;
+  bytes: number;
+}
+export interface Profile {
+  flops: number;
+  bytes: number;
+  byOp: Record<string, OpProfile>;
+}
+let profiling: Profile | null = null;
+
+/**
+ * Runs `fn` and reports the floating-point operations and the bytes of tensor storage allocated
+ * while it ran, in total and per op. FLOPs follow the per-op formulas documented in `flops.ts`.
+ */
+export function profile(fn: () => void): Profile {
+  const outer = profiling;
+  const current: Profile = { flops: 0, bytes: 0, byOp: {} };
+  profiling = current;
+  try {
+    fn();
+  } finally {
+    profiling = outer;
+  }
+  if (outer) {
+    outer.flops += current.flops;
+    outer.bytes += current.bytes;
+    for (const [op, p] of Object.entries(current.byOp)) addOp(outer, op, p.flops, p.bytes, p.calls);
+  }
+  return current;
+}
+
+function addOp(p: Profile, op: string, flops: number, bytes: number, calls = 1): void {
+  const entry = (p.byOp[op] ??= { calls: 0, flops: 0, bytes: 0 });
+  entry.calls += calls;
+  entry.flops += flops;
+  entry.bytes += bytes;
+  p.flops += flops;
+  p.bytes += bytes;
+}
+
+/** Called once per kernel run; a no-op unless `profile` is running. */
+export function recordOp(op: string, flops: number, bytes: number): void {
+  if (profiling) addOp(profiling, op, flops, bytes);
+}

@@ -1,0 +1,16 @@
+/**
+ * @switch-ts/tensor: N-d tensors with reverse-mode autodiff in pure TypeScript.
+ * Ops and their gradients live in ops/, kernels behind the Backend interface in backend/.
+ */
+export { Tensor, tensor, type NestedArray, type TensorLike } from './tensor.js';
+export type { DType, TypedArray } from './dtype.js';
+export * from './ops/index.js';
+export { backward } from './autograd.js';
+export {
+  getBackend, isGradEnabled, memory, noGrad, profile, registerBackend, setBackend, setDebug,
+  type OpProfile, type Profile,
+} from './engine.js';
+export type { Backend, BinaryOp, DataHandle, KernelInput, ReduceOp, UnaryOp } from './backend/backend.js';
+export { Rng } from './random.js';
+export * from './nn/index.js';
+export * from './optim/index.js';

@@ -1,0 +1,256 @@
+import type { Backend, DataHandle } from './backend/backend.js';
+import { arrayFrom, dtypeOfArray, isDType, type DType, type TypedArray } from './dtype.js';
+import { backend, countAlloc, countFree, countTensor, storageBytes } from './engine.js';
+import { checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from './shape.js';
+import { backward as runBackward, type GradNode } from './autograd.js';
+import * as ops from './ops/index.js';
+import type { Rng } from './random.js';
+
+export type NestedArray = number | NestedArray[];
+export type TensorLike = Tensor | number;
+
+/** Device memory shared by a tensor and its reshaped views; freed when the last one is disposed. */
+class Storage {
+  refs = 1;
+  constructor(public backend: Backend, public handle: DataHandle, readonly bytes: number) {
+    countAlloc(bytes);
+  }
+  release(): void {
+    if (--this.refs === 0) {
+      this.backend.free(this.handle);
+      countFree(this.bytes);
+    }
+  }
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** @internal The op that produced this tensor, for backward; null for leaves. */
+  gradNode: GradNode | null = null;
+  private storage: Storage;
+  private disposed = false;
+
+  /** @internal Use `tensor()` or an op. Wraps a backend handle that this tensor now owns. */
+  constructor(handle: DataHandle, shape: Shape, dtype: DType, shareWith?: Tensor) {
+    this.shape = Object.freeze(shape.slice());
+    this.dtype = dtype;
+    if (shareWith) {
+      this.storage = shareWith.storage;
+      this.storage.refs++;
+    } else {
+      this.storage = new Storage(backend(), handle, storageBytes(shape, dtype));
+    }
+    countTensor(1);
+  }
+
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+  get rank(): number {
+    return this.shape.length;
+  }
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** @internal The data handle on the active backend, moving the data there if it lives elsewhere. */
+  handle(op: string): DataHandle {
+    if (this.disposed) throw new Error(`${op}: tensor of shape ${fmt(this.shape)} was disposed`);
+    const target = backend();
+    const s = this.storage;
+    if (s.backend !== target && s.backend.name !== target.name) {
+      s.handle = target.upload(s.backend.read(s.handle, this.dtype).slice(), this.dtype);
+      s.backend = target;
+    }
+    return s.handle;
+  }
+
+  /** The flat values (row-major). Read-only: copy before modifying. */
+  dataSync(): TypedArray {
+    return this.storage.backend.read(this.handle('dataSync'), this.dtype);
+  }
+
+  /** Nested arrays shaped like the tensor, like torch's tolist(); a number for a 0-d tensor. */
+  toArray(): NestedArray {
+    const values = this.dataSync();
+    const strides = stridesOf(this.shape);
+    const build = (dim: number, offset: number): NestedArray =>
+      dim === this.shape.length
+        ? values[offset]!
+        : Array.from({ length: this.shape[dim]! }, (_, i) => build(dim + 1, offset + i * strides[dim]!));
+    return build(0, 0);
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new Error(`item: tensor of shape ${fmt(this.shape)} has ${this.size} elements, expected 1`);
+    return this.dataSync()[0]!;
+  }
+
+  /** In-place copy of same-shaped values; not recorded by autodiff (like torch's `with no_grad: x.copy_(v)`). */
+  assign(values: Tensor | NestedArray | ArrayLike<number>): this {
+    const src = values instanceof Tensor ? values : tensor(values, { dtype: this.dtype });
+    // Flat values (a typed array, say) may fill a tensor of any shape with as many elements.
+    const flatFill = !(values instanceof Tensor) && src.rank === 1 && src.size === this.size;
+    if (!sameShape(src.shape, this.shape) && !flatFill) {
+      throw new Error(`assign: shape ${fmt(src.shape)} does not match tensor of shape ${fmt(this.shape)}`);
+    }
+    const handle = this.handle('assign');
+    this.storage.backend.write(handle, arrayFrom(this.dtype, src.dataSync()));
+    return this;
+  }
+
+  /** A tensor sharing this one's data but cut from the graph. */
+  detach(): Tensor {
+    this.handle('detach');
+    return new Tensor(null, this.shape, this.dtype, this);
+  }
+
+  /** Frees this tensor's storage (once no reshaped view shares it). Further use throws. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.storage.release();
+    countTensor(-1);
+  }
+
+  /**
+   * Reverse-mode autodiff from this tensor. `seed` is dL/d(this); it may be omitted only for a
+   * one-element tensor (the seed is then 1). Gradients accumulate into `.grad` of leaf tensors.
+   */
+  backward(seed?: Tensor): void {
+    runBackward(this, seed);
+  }
+
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  toString(): string {
+    return `Tensor(${JSON.stringify(this.toArray())}, shape=${fmt(this.shape)}, dtype=${this.dtype})`;
+  }
+
+  // ---------- method forms of the ops ----------
+  add(other: TensorLike): Tensor { return ops.add(this, other); }
+  sub(other: TensorLike): Tensor { return ops.sub(this, other); }
+  mul(other: TensorLike): Tensor { return ops.mul(this, other); }
+  div(other: TensorLike): Tensor { return ops.div(this, other); }
+  pow(exponent: TensorLike): Tensor { return ops.pow(this, exponent); }
+  maximum(other: TensorLike): Tensor { return ops.maximum(this, other); }
+  minimum(other: TensorLike): Tensor { return ops.minimum(this, other); }
+  eq(other: TensorLike): Tensor { return ops.eq(this, other); }
+  ne(other: TensorLike): Tensor { return ops.ne(this, other); }
+  lt(other: TensorLike): Tensor { return ops.lt(this, other); }
+  le(other: TensorLike): Tensor { return ops.le(this, other); }
+  gt(other: TensorLike): Tensor { return ops.gt(this, other); }
+  ge(other: TensorLike): Tensor { return ops.ge(this, other); }
+  neg(): Tensor { return ops.neg(this); }
+  exp(): Tensor { return ops.exp(this); }
+  log(): Tensor { return ops.log(this); }
+  sqrt(): Tensor { return ops.sqrt(this); }
+  abs(): Tensor { return ops.abs(this); }
+  tanh(): Tensor { return ops.tanh(this); }
+  sigmoid(): Tensor { return ops.sigmoid(this); }
+  relu(): Tensor { return ops.relu(this); }
+  gelu(): Tensor { return ops.gelu(this); }
+  square(): Tensor { return ops.square(this); }
+  cast(dtype: DType): Tensor { return ops.cast(this, dtype); }
+  matmul(other: Tensor): Tensor { return ops.matmul(this, other); }
+  sum(axis?: number | number[], keepDims?: boolean): Tensor { return ops.sum(this, axis, keepDims); }
+  mean(axis?: number | number[], keepDims?: boolean): Tensor { return ops.mean(this, axis, keepDims); }
+  max(axis?: number | number[], keepDims?: boolean): Tensor { return ops.max(this, axis, keepDims); }
+  min(axis?: number | number[], keepDims?: boolean): Tensor { return ops.min(this, axis, keepDims); }
+  argmax(axis: number): Tensor { return ops.argmax(this, axis); }
+  argmin(axis: number): Tensor { return ops.argmin(this, axis); }
+  topk(k: number, axis?: number): { values: Tensor; indices: Tensor } { return ops.topk(this, k, axis); }
+  softmax(axis?: number): Tensor { return ops.softmax(this, axis); }
+  logSoftmax(axis?: number): Tensor { return ops.logSoftmax(this, axis); }
+  logsumexp(axis?: number, keepDims?: boolean): Tensor { return ops.logsumexp(this, axis, keepDims); }
+  reshape(shape: readonly number[]): Tensor { return ops.reshape(this, shape); }
+  transpose(perm?: readonly number[]): Tensor { return ops.transpose(this, perm); }
+  squeeze(axis?: number | number[]): Tensor { return ops.squeeze(this, axis); }
+  unsqueeze(axis: number): Tensor { return ops.unsqueeze(this, axis); }
+  broadcastTo(shape: readonly number[]): Tensor { return ops.broadcastTo(this, shape); }
+  slice(begin: number | readonly number[], size?: number | readonly number[]): Tensor { return ops.slice(this, begin, size); }
+  gather(indices: Tensor, axis?: number): Tensor { return ops.gather(this, indices, axis); }
+  indexAdd(indices: Tensor, src: Tensor, axis?: number): Tensor { return ops.indexAdd(this, indices, src, axis); }
+  takeAlongAxis(indices: Tensor, axis: number): Tensor { return ops.takeAlongAxis(this, indices, axis); }
+  scatterAdd(indices: Tensor, src: Tensor, axis: number): Tensor { return ops.scatterAdd(this, indices, src, axis); }
+  dropout(p: number, rng: Rng): Tensor { return ops.dropout(this, p, rng); }
+}
+
+/**
+ * Makes a tensor from a number (0-d), nested arrays (shape inferred; ragged input throws) or a flat
+ * array-like (shape [n] unless `shape` is given). The default dtype is float32, or the typed
+ * array's own type.
+ */
+export function tensor(
+  values: number | NestedArray | ArrayLike<number>,
+  opts: { shape?: readonly number[]; dtype?: DType; requiresGrad?: boolean } = {},
+): Tensor {
+  if (opts.dtype !== undefined && !isDType(opts.dtype)) throw new Error(`tensor: unknown dtype '${String(opts.dtype)}'`);
+  let flat: ArrayLike<number>;
+  let shape: number[];
+  if (typeof values === 'number') {
+    flat = [values];
+    shape = [];
+  } else if (Array.isArray(values)) {
+    shape = inferShape(values);
+    flat = flatten(values);
+  } else {
+    flat = values as ArrayLike<number>;
+    shape = [flat.length];
+  }
+  if (opts.shape) {
+    checkShape('tensor', opts.shape);
+    if (sizeOf(opts.shape) !== flat.length) {
+      throw new Error(`tensor: ${flat.length} values cannot have shape ${fmt(opts.shape)} (${sizeOf(opts.shape)} elements)`);
+    }
+    shape = opts.shape.slice();
+  }
+  const dtype = opts.dtype ?? (typeof values === 'object' && !Array.isArray(values) ? dtypeOfArray(values as ArrayLike<number>) : undefined) ?? 'float32';
+  for (let i = 0; i < flat.length; i++) {
+    if (typeof flat[i] !== 'number') throw new Error(`tensor: element ${i} is ${typeof flat[i]}, expected a number`);
+  }
+  const out = new Tensor(backend().upload(arrayFrom(dtype, flat), dtype), shape, dtype);
+  if (opts.requiresGrad) {
+    ops.requireFloat('tensor(requiresGrad)', out);
+    out.requiresGrad = true;
+  }
+  return out;
+}
+
+function inferShape(values: NestedArray[]): number[] {
+  const shape: number[] = [];
+  let level: NestedArray = values;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0] as NestedArray;
+    if (level === undefined) break;
+  }
+  const check = (v: NestedArray, dim: number, path: string): void => {
+    if (dim === shape.length) {
+      if (Array.isArray(v)) throw new Error(`tensor: ragged nested array at ${path}: expected a number, got an array`);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[dim]) {
+      throw new Error(`tensor: ragged nested array at ${path}: expected length ${shape[dim]}, got ${Array.isArray(v) ? v.length : 'a number'}`);
+    }
+    v.forEach((x, i) => check(x, dim + 1, `${path}[${i}]`));
+  };
+  check(values, 0, 'values');
+  return shape;
+}
+
+function flatten(values: NestedArray[]): number[] {
+  const out: number[] = [];
+  const visit = (v: NestedArray): void => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else out.push(v);
+  };
+  visit(values);
+  return out;
+}
