@@ -1,4 +1,4 @@
-import { isGradEnabled, noGrad } from './engine.js';
+import { isGradEnabled, keep, noGrad } from './engine.js';
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
 import { onesLike } from './ops/creation.js';
@@ -85,9 +85,9 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
   if (leaf.grad) {
     const sum = leaf.grad.add(grad);
     leaf.grad.dispose();
-    leaf.grad = sum;
+    leaf.grad = keep(sum);
   } else {
     // A copy, so that later in-place updates of .grad can never alias a tensor of the graph.
-    leaf.grad = grad === g ? grad.add(0) : grad;
+    leaf.grad = keep(grad === g ? grad.add(0) : grad);
   }
 }

@@ -93,6 +93,64 @@ export function memory(): { tensors: number; bytes: number } {
   return { ...live };
 }
 
+// ---------- scopes ----------
+interface Scoped {
+  readonly shape: readonly number[];
+  readonly requiresGrad: boolean;
+  readonly gradNode: unknown;
+  dispose(): void;
+}
+const scopes: Set<Scoped>[] = [];
+
+/** @internal Every new tensor joins the innermost `tidy` scope, if any. */
+export function trackTensor(t: Scoped): void {
+  scopes[scopes.length - 1]?.add(t);
+}
+
+/** Exempts a tensor created inside `tidy` from being disposed by it (and by every enclosing one). */
+export function keep<T extends Scoped>(t: T): T {
+  for (const scope of scopes) scope.delete(t);
+  return t;
+}
+
+function isScoped(x: unknown): x is Scoped {
+  return typeof x === 'object' && x !== null && 'shape' in x && typeof (x as Scoped).dispose === 'function';
+}
+
+/** The tensors in a tidy result: a tensor, or arrays and plain objects holding tensors. */
+function tensorsIn(x: unknown, found: Set<Scoped>): Set<Scoped> {
+  if (isScoped(x)) found.add(x);
+  else if (Array.isArray(x)) x.forEach((v) => tensorsIn(v, found));
+  else if (typeof x === 'object' && x !== null && Object.getPrototypeOf(x) === Object.prototype) {
+    Object.values(x).forEach((v) => tensorsIn(v, found));
+  }
+  return found;
+}
+
+/**
+ * Runs `fn` and disposes every tensor it created except those it returns, those passed to `keep`,
+ * and parameters (leaf tensors that require grad) — like tf.tidy, where variables survive.
+ * Returned tensors move to the enclosing scope. A training step inside `tidy` leaves
+ * `memory()` flat.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Scoped>();
+  scopes.push(scope);
+  let result: T | undefined;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+    const survivors = tensorsIn(result, new Set());
+    for (const t of scope) {
+      const isParameter = t.requiresGrad && t.gradNode === null;
+      if (survivors.has(t) || isParameter) trackTensor(t);
+      else t.dispose();
+    }
+  }
+  return result as T;
+}
+
 // ---------- profiler ----------
 export interface OpProfile {
   calls: number;

@@ -7,7 +7,7 @@ export type { DType, TypedArray } from './dtype.js';
 export * from './ops/index.js';
 export { backward } from './autograd.js';
 export {
-  getBackend, isGradEnabled, memory, noGrad, profile, registerBackend, setBackend, setDebug,
+  getBackend, isGradEnabled, keep, memory, noGrad, profile, registerBackend, setBackend, setDebug, tidy,
   type OpProfile, type Profile,
 } from './engine.js';
 export type { Backend, BinaryOp, DataHandle, KernelInput, ReduceOp, UnaryOp } from './backend/backend.js';

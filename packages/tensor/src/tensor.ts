@@ -1,6 +1,6 @@
 import type { Backend, DataHandle } from './backend/backend.js';
 import { arrayFrom, dtypeOfArray, isDType, type DType, type TypedArray } from './dtype.js';
-import { backend, countAlloc, countFree, countTensor, storageBytes } from './engine.js';
+import { backend, countAlloc, countFree, countTensor, storageBytes, trackTensor } from './engine.js';
 import { checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from './shape.js';
 import { backward as runBackward, type GradNode } from './autograd.js';
 import * as ops from './ops/index.js';
@@ -44,6 +44,7 @@ export class Tensor {
       this.storage = new Storage(backend(), handle, storageBytes(shape, dtype));
     }
     countTensor(1);
+    trackTensor(this);
   }
 
   get size(): number {
