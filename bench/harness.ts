@@ -1,0 +1,93 @@
+import { Bench } from 'tinybench';
+import { usePeer, type PeerBackend } from './peers/tfjs.js';
+
+/**
+ * What a suite hands the runner: cases, each one workload run by us and by the peers side by side
+ * in one tinybench instance, so that machine noise hits every implementation of a case alike.
+ */
+export type Impl = 'switch-ts' | `tfjs-${PeerBackend}`;
+
+export interface Case {
+  name: string;
+  /** FLOPs of one call, for GFLOP/s; omitted where the count means little (elementwise, softmax). */
+  flops?: number;
+  run: Partial<Record<Impl, () => void>> & { 'switch-ts': () => void };
+}
+
+export interface Suite {
+  name: string;
+  description: string;
+  /** Builds inputs and checks that ours and the peers agree before anything is timed; throws if not. */
+  setup(): Promise<Case[]>;
+}
+
+export interface Figure {
+  suite: string;
+  case: string;
+  impl: Impl;
+  samples: number;
+  meanMs: number;
+  medianMs: number;
+  minMs: number;
+  rmePercent: number;
+  opsPerSec: number;
+  gflops: number | null;
+  /** Peer median time / our median time: above 1 means switch-ts is faster. Ours only. */
+  vsTfjsCpu: number | null;
+  vsTfjsWasm: number | null;
+}
+
+export interface TimingOptions {
+  /** Time budget per task (ms) and the minimum number of timed calls; tinybench runs until both are met. */
+  time: number;
+  iterations: number;
+  warmupTime: number;
+  warmupIterations: number;
+}
+
+const peerOf = (impl: Impl): PeerBackend | null => (impl === 'switch-ts' ? null : (impl.slice('tfjs-'.length) as PeerBackend));
+
+export async function measure(suite: Suite, cases: Case[], opts: TimingOptions): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const c of cases) {
+    const bench = new Bench({ name: `${suite.name}/${c.name}`, throws: true, ...opts });
+    for (const [impl, fn] of Object.entries(c.run) as [Impl, () => void][]) {
+      const peer = peerOf(impl);
+      // The tfjs backend is global state: switch it before each task's warmup and timed phases.
+      bench.add(impl, fn, peer ? { beforeAll: async () => { await usePeer(peer); } } : {});
+    }
+    await bench.run();
+    const rows = bench.tasks.map((task): Figure => {
+      const r = task.result;
+      if (r.state !== 'completed') throw new Error(`${suite.name}/${c.name}/${task.name}: ${r.state}`);
+      return {
+        suite: suite.name, case: c.name, impl: task.name as Impl,
+        samples: r.latency.samplesCount,
+        meanMs: r.latency.mean, medianMs: r.latency.p50, minMs: r.latency.min, rmePercent: r.latency.rme,
+        opsPerSec: 1000 / r.latency.mean,
+        gflops: c.flops === undefined ? null : c.flops / (r.latency.p50 * 1e6),
+        vsTfjsCpu: null, vsTfjsWasm: null,
+      };
+    });
+    const ours = rows.find((f) => f.impl === 'switch-ts')!;
+    const ratio = (impl: Impl) => {
+      const peer = rows.find((f) => f.impl === impl);
+      return peer ? peer.medianMs / ours.medianMs : null;
+    };
+    ours.vsTfjsCpu = ratio('tfjs-cpu');
+    ours.vsTfjsWasm = ratio('tfjs-wasm');
+    figures.push(...rows);
+  }
+  return figures;
+}
+
+/** Max |x − y| over two equally long arrays; throws if it exceeds `tol` (scaled by max |y|). */
+export function assertClose(what: string, x: ArrayLike<number>, y: ArrayLike<number>, tol: number): void {
+  if (x.length !== y.length) throw new Error(`${what}: lengths ${x.length} and ${y.length} differ`);
+  let err = 0, scale = 1;
+  for (let i = 0; i < x.length; i++) {
+    err = Math.max(err, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  if (!(err <= tol * scale)) throw new Error(`${what}: max abs difference ${err} exceeds ${tol} × ${scale}`);
+}

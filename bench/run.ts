@@ -1,0 +1,83 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { measure, type Figure, type Suite, type TimingOptions } from './harness.js';
+import { peerInfo, tf } from './peers/tfjs.js';
+import { elementwiseSuite } from './suites/elementwise.js';
+import { matmulSuite } from './suites/matmul.js';
+import { mlpSuite } from './suites/mlp.js';
+import { softmaxSuite } from './suites/softmax.js';
+
+/**
+ * pnpm bench [--suite NAME]... [--json FILE] [--time MS]
+ * Runs each suite's cases with switch-ts and TensorFlow.js (cpu and wasm backends) side by side and
+ * prints one table; --json also writes the figures with the machine they came from.
+ */
+const suites: Suite[] = [matmulSuite, elementwiseSuite, softmaxSuite, mlpSuite];
+
+// `pnpm bench -- --suite x` forwards the `--` itself; it separates nothing here.
+const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
+const { values } = parseArgs({
+  args,
+  options: {
+    suite: { type: 'string', multiple: true },
+    json: { type: 'string' },
+    time: { type: 'string', default: '1000' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  console.log(`usage: pnpm bench [--suite ${suites.map((s) => s.name).join('|')}]... [--json FILE] [--time MS per task]`);
+  process.exit(0);
+}
+const selected = values.suite ?? suites.map((s) => s.name);
+const unknown = selected.filter((name) => !suites.some((s) => s.name === name));
+if (unknown.length > 0) throw new Error(`unknown suite ${unknown.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`);
+
+// Few but long samples: one 512² matmul on tfjs-cpu takes about half a second.
+const timing: TimingOptions = { time: Number(values.time), iterations: 5, warmupTime: 200, warmupIterations: 2 };
+
+function cpuModel(): string {
+  const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+  return line?.split(':')[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+}
+
+// Production mode, as an application would run tfjs: no per-op debug checks.
+tf.enableProdMode();
+
+const figures: Figure[] = [];
+for (const suite of suites.filter((s) => selected.includes(s.name))) {
+  process.stderr.write(`${suite.name}: ${suite.description}\n`);
+  figures.push(...(await measure(suite, await suite.setup(), timing)));
+}
+
+const machine = {
+  cpu: cpuModel(),
+  cores: cpus().length,
+  node: process.version,
+  date: new Date().toISOString(),
+  ...peerInfo(),
+};
+
+const fixed = (x: number | null, digits: number) => (x === null ? '' : x.toFixed(digits));
+console.log(`\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, tfjs ${machine.tfjs} (wasm: ${machine.wasmThreads} thread, SIMD ${machine.wasmSimd}), ${machine.date}`);
+console.table(figures.map((f) => ({
+  case: `${f.suite}: ${f.case}`,
+  impl: f.impl,
+  'median ms': fixed(f.medianMs, 3),
+  'mean ms': fixed(f.meanMs, 3),
+  '±%': fixed(f.rmePercent, 1),
+  'ops/s': fixed(f.opsPerSec, 1),
+  'GFLOP/s': fixed(f.gflops, 2),
+  '× tfjs-cpu': fixed(f.vsTfjsCpu, 2),
+  '× tfjs-wasm': fixed(f.vsTfjsWasm, 2),
+})));
+console.log('× peer = peer median time / switch-ts median time (above 1: switch-ts is faster).');
+
+if (values.json) {
+  // pnpm runs the script inside bench/; a relative path means relative to where pnpm was invoked.
+  const path = resolve(process.env.INIT_CWD ?? process.cwd(), values.json);
+  writeFileSync(path, JSON.stringify({ machine, timing, figures }, null, 2) + '\n');
+  console.log(`wrote ${path}`);
+}
