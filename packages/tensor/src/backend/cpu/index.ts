@@ -29,6 +29,27 @@ function walkStrided(outShape: Shape, operandStrides: number[][], visit: (i: num
   }
 }
 
+/**
+ * Splits a broadcasting elementwise kernel into rows with a plain inner loop, so the per-element
+ * cost is one read per operand: operands that are all full-size or scalars form one long row;
+ * otherwise each row is the last dim, and `steps` is each operand's stride along it (0 or 1).
+ */
+function forEachRow(
+  outShape: Shape, inputs: readonly Shape[],
+  visit: (start: number, offsets: Int32Array, len: number, steps: number[]) => void,
+): void {
+  const n = sizeOf(outShape);
+  if (inputs.every((s) => sizeOf(s) === n || sizeOf(s) === 1)) {
+    // A full-size operand broadcast to outShape only gained dims of 1: same row-major layout.
+    visit(0, new Int32Array(inputs.length), n, inputs.map((s) => (sizeOf(s) === n && n > 1 ? 1 : 0)));
+    return;
+  }
+  const rank = outShape.length, len = outShape[rank - 1]!;
+  const strides = inputs.map((s) => broadcastStrides(s, outShape));
+  const steps = strides.map((st) => st[rank - 1]!);
+  walkStrided(outShape.slice(0, -1), strides.map((st) => st.slice(0, -1)), (row, o) => visit(row * len, o, len, steps));
+}
+
 /** Calls visit(outer, inner) once per line along `axis`, with the line's start offset and stride. */
 function forEachLine(shape: Shape, axis: number, visit: (start: number, outIndex: number, len: number, stride: number) => void): void {
   const [outer, len, inner] = splitAtAxis(shape, axis);
@@ -78,26 +99,20 @@ export class CpuBackend implements Backend {
     const f = binaryFns[op];
     const av = data(a), bv = data(b);
     const out = allocArray(outDtype, sizeOf(outShape));
-    if (av.length === out.length && bv.length === out.length) {
-      for (let i = 0; i < out.length; i++) out[i] = f(av[i]!, bv[i]!);
-    } else if (bv.length === 1 && av.length === out.length) {
-      const s = bv[0]!;
-      for (let i = 0; i < out.length; i++) out[i] = f(av[i]!, s);
-    } else if (av.length === 1 && bv.length === out.length) {
-      const s = av[0]!;
-      for (let i = 0; i < out.length; i++) out[i] = f(s, bv[i]!);
-    } else {
-      const strides = [broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape)];
-      walkStrided(outShape, strides, (i, o) => { out[i] = f(av[o[0]!]!, bv[o[1]!]!); });
-    }
+    forEachRow(outShape, [a.shape, b.shape], (start, [oa, ob], len, [sa, sb]) => {
+      for (let j = 0, pa = oa!, pb = ob!; j < len; j++, pa += sa!, pb += sb!) out[start + j] = f(av[pa]!, bv[pb]!);
+    });
     return out;
   }
 
   where(cond: KernelInput, a: KernelInput, b: KernelInput, outShape: Shape): DataHandle {
     const cv = data(cond), av = data(a), bv = data(b);
     const out = allocArray(a.dtype, sizeOf(outShape));
-    const strides = [cond, a, b].map((t) => broadcastStrides(t.shape, outShape));
-    walkStrided(outShape, strides, (i, o) => { out[i] = cv[o[0]!] !== 0 ? av[o[1]!]! : bv[o[2]!]!; });
+    forEachRow(outShape, [cond.shape, a.shape, b.shape], (start, [oc, oa, ob], len, [sc, sa, sb]) => {
+      for (let j = 0, pc = oc!, pa = oa!, pb = ob!; j < len; j++, pc += sc!, pa += sa!, pb += sb!) {
+        out[start + j] = cv[pc] !== 0 ? av[pa]! : bv[pb]!;
+      }
+    });
     return out;
   }
 
