@@ -72,7 +72,7 @@ describe('Tensor methods', () => {
     expect(memory().bytes).toBe(before.bytes + 400);
     x.dispose();
     expect(memory()).toEqual(before);
-    expect(() => x.add(1)).toThrow('add: tensor of shape [10,10] was disposed');
+    expect(() => x.add(1)).toThrow('add: input of shape [10,10] was disposed');
   });
 
   it('storage shared by a view is freed only when both are disposed', () => {

@@ -1,6 +1,6 @@
 import { record } from '../autograd.js';
 import type { BinaryOp, UnaryOp } from '../backend/backend.js';
-import { isFloat, promote, type DType } from '../dtype.js';
+import { isDType, isFloat, promote, type DType } from '../dtype.js';
 import { broadcastShapes, checkShape, fmt, sameShape, sizeOf } from '../shape.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { asTensor, kin, requireFloat, requireTensor, runKernel } from './kernel.js';
@@ -122,6 +122,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   requireTensor('cast', x);
+  if (!isDType(dtype)) throw new Error(`cast: unknown dtype '${String(dtype)}' for tensor of shape ${fmt(x.shape)}; expected float32, float64 or int32`);
   if (x.dtype === dtype) return x;
   const out = runKernel('cast', [x], x.shape, dtype, 0, (be, [h]) => be.cast(kin(x, h), dtype));
   // Gradients only flow between float types; a cast to int32 ends the path.

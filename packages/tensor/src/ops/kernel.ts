@@ -39,8 +39,10 @@ export function requireInt(op: string, what: string, t: Tensor): void {
   if (t.dtype !== 'int32') throw new Error(`${op}: ${what} must be int32, got ${t.dtype} of shape ${fmt(t.shape)}`);
 }
 
+/** Every op starts here, so a bad or disposed operand is reported under the op the user called. */
 export function requireTensor(op: string, x: unknown, what = 'input'): asserts x is Tensor {
   if (!(x instanceof Tensor)) throw new Error(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (x.isDisposed) throw new Error(`${op}: ${what} of shape ${fmt(x.shape)} was disposed`);
 }
 
 /** A plain number operand becomes a 0-d tensor of the other operand's dtype (PyTorch's rule for Python scalars). */

@@ -20,10 +20,22 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const b2 = b.rank === 1 ? unsqueeze(b, 1) : b;
   const ka = a2.shape[a2.rank - 1]!, kb = b2.shape[b2.rank - 2]!;
   if (ka !== kb) throw new Error(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: inner dimensions ${ka} and ${kb} differ`);
+  checkBatch(a2, b2, a, b);
   let out = batchedMatmul(a2, b2, false, false);
   if (a.rank === 1) out = squeeze(out, -2);
   if (b.rank === 1) out = squeeze(out, -1);
   return out;
+}
+
+function checkBatch(a2: Tensor, b2: Tensor, a: Tensor, b: Tensor): void {
+  const ba = a2.shape.slice(0, -2), bb = b2.shape.slice(0, -2);
+  const rank = Math.max(ba.length, bb.length);
+  for (let i = 1; i <= rank; i++) {
+    const da = ba[ba.length - i] ?? 1, db = bb[bb.length - i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: batch dimensions ${fmt(ba)} and ${fmt(bb)} cannot be broadcast`);
+    }
+  }
 }
 
 /**

@@ -28,8 +28,8 @@ function reduceKernel(op: ReduceOp, x: Tensor, axes: readonly number[], keepDims
     cur = runKernel(op, [input], outShape, x.dtype, input.size, (b, [h]) => b.reduce(op, kin(input, h), axis));
     if (input !== x) input.dispose();
   }
-  // A full reduction of a 0-d tensor runs no kernel; still return a fresh tensor.
-  if (cur === x) cur = reshape(x, x.shape).detach();
+  // Reducing over no axes (or a 0-d tensor) still returns a fresh tensor, never a view of x.
+  if (cur === x) cur = runKernel(op, [x], x.shape, x.dtype, 0, (b, [h]) => b.expand(kin(x, h), x.shape));
   return keepDims ? reshape(cur, keptShape(x.shape, axes)) : cur;
 }
 

@@ -3,7 +3,7 @@ import { fmt, normalizeAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { mul, sub, where } from './elementwise.js';
 import { kin, requireFloat, requireInt, requireTensor, runKernel } from './kernel.js';
-import { sum } from './reduce.js';
+import { max, sum } from './reduce.js';
 import { reshape, unsqueeze } from './shape.js';
 import { takeAlongAxis } from './indexing.js';
 
@@ -33,10 +33,17 @@ export function logsumexp(x: Tensor, axis = -1, keepDims = false): Tensor {
   return keepDims ? unsqueeze(out, a) : out;
 }
 
-/** log softmax = x − logsumexp(x): exact where softmax underflows to 0. */
+/**
+ * log softmax = (x − max) − log Σ exp(x − max): exact where softmax underflows to 0. Shifting by
+ * the max first (rather than x − logsumexp(x)) avoids cancelling two numbers the size of the
+ * logits. The shift is detached: the result does not depend on it, so neither does the gradient.
+ */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   requireTensor('logSoftmax', x);
-  return sub(x, logsumexp(x, axis, true));
+  requireFloat('logSoftmax', x);
+  const a = normalizeAxis('logSoftmax', axis, x.rank, x.shape);
+  const shifted = x.shape[a] === 0 ? x : sub(x, max(x, a, true).detach());
+  return sub(shifted, logsumexp(shifted, a, true));
 }
 
 /**

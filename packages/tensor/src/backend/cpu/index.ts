@@ -144,7 +144,7 @@ export class CpuBackend implements Backend {
 
   reduce(op: ReduceOp, x: KernelInput, axis: number): DataHandle {
     const xv = data(x);
-    const out = allocArray(x.dtype, sizeOf(x.shape) / (x.shape[axis] || 1));
+    const out = allocArray(x.dtype, reducedSize(x.shape, axis));
     const combine = op === 'sum' ? (s: number, v: number) => s + v : binaryFns[op === 'max' ? 'maximum' : 'minimum'];
     const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
     forEachLine(x.shape, axis, (start, oi, len, stride) => {
@@ -157,7 +157,7 @@ export class CpuBackend implements Backend {
 
   argReduce(op: 'argmax' | 'argmin', x: KernelInput, axis: number): DataHandle {
     const xv = data(x);
-    const out = new Int32Array(sizeOf(x.shape) / x.shape[axis]!);
+    const out = new Int32Array(reducedSize(x.shape, axis));
     const sign = op === 'argmax' ? 1 : -1;
     forEachLine(x.shape, axis, (start, oi, len, stride) => {
       let best = 0, bestV = sign * xv[start]!;
@@ -185,7 +185,7 @@ export class CpuBackend implements Backend {
 
   logsumexp(x: KernelInput, axis: number): DataHandle {
     const xv = data(x);
-    const out = allocArray(x.dtype, xv.length / x.shape[axis]!);
+    const out = allocArray(x.dtype, reducedSize(x.shape, axis));
     forEachLine(x.shape, axis, (start, oi, len, stride) => {
       const max = lineMax(xv, start, len, stride);
       // All -Infinity: the sum is empty, the answer is -Infinity (not NaN from -Inf - -Inf).
@@ -303,6 +303,12 @@ export class CpuBackend implements Backend {
     for (let i = 0; i < iv.length; i++) out[i * depth + iv[i]!] = 1;
     return out;
   }
+}
+
+/** Elements left after reducing `axis` away (computed from the shape: an empty axis still leaves outer × inner). */
+function reducedSize(shape: Shape, axis: number): number {
+  const [outer, , inner] = splitAtAxis(shape, axis);
+  return outer * inner;
 }
 
 function lineMax(v: TypedArray, start: number, len: number, stride: number): number {

@@ -1,0 +1,115 @@
+import { noGrad, Rng, tensor, type Tensor } from '@switch-ts/tensor';
+
+/**
+ * Finite-difference gradient checking in float64.
+ *
+ * The scalar checked is L(x₁, …, xₙ) = Σ f(x₁, …, xₙ) ⊙ w for fixed random weights w, so that the
+ * autodiff side is exactly one backward pass seeded with w (a vector-Jacobian product) and every
+ * output element, not just their sum, influences the result. The numeric side perturbs one input
+ * element at a time by ±step and takes the central difference
+ * (L(x + h·eᵢ) − L(x − h·eᵢ)) / 2h, whose truncation error is O(h²·L''') and rounding error
+ * O(ε·|L| / h): with h = 1e-6 both stay near 1e-10 for the small, smooth inputs the tests draw.
+ */
+
+/** A float64 operand: a shape and its row-major values (what `test/reference` calls a RefTensor). */
+export interface FloatData {
+  readonly shape: readonly number[];
+  readonly data: ArrayLike<number>;
+}
+
+export interface GradcheckResult {
+  /** dL/dxᵢ from backward, flat, one array per input (zeros where backward left `.grad` null). */
+  readonly analytic: number[][];
+  /** dL/dxᵢ from central differences. */
+  readonly numeric: number[][];
+  /** The shape of each input's `.grad` after backward (null if none was set). */
+  readonly gradShapes: (readonly number[] | null)[];
+  /**
+   * Normwise relative error over all inputs together:
+   * max|analytic − numeric| / max(max|numeric|, floor). One norm for all inputs keeps an input
+   * whose gradient is tiny (or exactly zero) from turning rounding noise into a large ratio; see
+   * `noiseFloor` for the floor.
+   */
+  readonly error: number;
+}
+
+export const FD_STEP = 1e-6;
+/** The smallest gradient scale the error is ever divided by. */
+export const TINY = 1e-6;
+
+/**
+ * A central difference of L carries a rounding error of about ε·|L|/h (ε = 2⁻⁵²) whatever the true
+ * gradient is. For the normwise error to mean anything at the 1e-6 level, the scale it divides by
+ * must be at least 10⁷ times that noise; gradients smaller than this floor are compared absolutely
+ * against it (they are below what finite differences can resolve to 1e-6).
+ */
+export function noiseFloor(loss: number, step: number): number {
+  return Math.max(TINY, (1e7 * Number.EPSILON * Math.abs(loss)) / step);
+}
+
+export function leafOf(x: FloatData): Tensor {
+  return tensor(Array.from(x.data), { shape: x.shape, dtype: 'float64', requiresGrad: true });
+}
+
+/** Uniform weights in [-1, 1) from a seeded generator: the seed of the backward pass. */
+export function seedWeights(size: number, seed: number): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: size }, () => rng.uniform(-1, 1));
+}
+
+function weightedSum(out: Tensor, w: readonly number[]): number {
+  const values = out.dataSync();
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i]! * w[i]!;
+  return s;
+}
+
+export function normwiseError(analytic: readonly (readonly number[])[], numeric: readonly (readonly number[])[], floor = TINY): number {
+  let diff = 0;
+  let scale = 0;
+  analytic.forEach((a, i) => {
+    const b = numeric[i]!;
+    a.forEach((v, j) => {
+      diff = Math.max(diff, Math.abs(v - b[j]!));
+      scale = Math.max(scale, Math.abs(b[j]!));
+    });
+  });
+  return diff / Math.max(scale, floor);
+}
+
+/**
+ * Compares the gradient that `backward` gives every input of `f` with central finite differences.
+ * `f` is called once with leaf tensors that require grad, then 2·Σ size(xᵢ) more times under
+ * noGrad; it must build the same function each time (close over any integer indices or masks,
+ * and give stochastic ops a freshly seeded Rng per call).
+ */
+export function gradcheck(
+  f: (...xs: Tensor[]) => Tensor,
+  inputs: readonly FloatData[],
+  opts: { seed?: number; step?: number } = {},
+): GradcheckResult {
+  const { seed = 0, step = FD_STEP } = opts;
+  const leaves = inputs.map(leafOf);
+  const out = f(...leaves);
+  if (out.dtype !== 'float64') throw new Error(`gradcheck: f returned ${out.dtype}; run it in float64`);
+  const w = seedWeights(out.size, seed);
+  out.backward(tensor(w, { shape: out.shape, dtype: 'float64' }));
+  const analytic = leaves.map((leaf) => (leaf.grad ? Array.from(leaf.grad.dataSync()) : new Array<number>(leaf.size).fill(0)));
+  const gradShapes = leaves.map((leaf) => leaf.grad?.shape ?? null);
+
+  const values = inputs.map((x) => Array.from(x.data));
+  const loss = (): number => noGrad(() => {
+    const ts = values.map((v, i) => tensor(v, { shape: inputs[i]!.shape, dtype: 'float64' }));
+    return weightedSum(f(...ts), w);
+  });
+  const numeric = values.map((v) =>
+    v.map((x0, j) => {
+      v[j] = x0 + step;
+      const up = loss();
+      v[j] = x0 - step;
+      const down = loss();
+      v[j] = x0;
+      return (up - down) / (2 * step);
+    }));
+  return { analytic, numeric, gradShapes, error: normwiseError(analytic, numeric, noiseFloor(loss(), step)) };
+}

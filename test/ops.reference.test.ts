@@ -1,0 +1,543 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as T from '@switch-ts/tensor';
+import { tensor, type DType, type Tensor } from '@switch-ts/tensor';
+import * as A from './arbitraries.js';
+import { binary, gelu, relu, sigmoid, unary } from './reference/elementwise.js';
+import { gather, oneHot, scatterAdd, topk, transpose } from './reference/indexing.js';
+import { crossEntropy } from './reference/loss.js';
+import { matmul } from './reference/matmul.js';
+import { argmax, reduce, type ReduceOp } from './reference/reduce.js';
+import { logSoftmax, logsumexp, softmax } from './reference/softmax.js';
+import { ravel, unravel, type RefTensor } from './reference/tensor.js';
+
+/**
+ * The library's float64 ops against the plain float64 reference in test/reference, and the
+ * algebraic laws the ops obey.
+ *
+ * Tolerance (float64): 1e-12 relative, measured normwise. For ops that round once per element
+ * (elementwise maps, softmax, indexing) the error is max|lib − ref| / max|ref| over the tensor.
+ * For ops that accumulate (sum, mean, matmul) a different summation order is allowed to round
+ * differently, so each element's error is measured against the magnitude of the terms it sums,
+ * |lib − ref| / Σ|term| (i.e. the reference applied to |x|, or |A|·|B|), which is the scale of a
+ * rounding error in a sum and does not blow up when terms cancel. Selection ops (max, min,
+ * argmax, topk, gather, transpose, oneHot, slice, concat, where) do no arithmetic and must match
+ * exactly. crossEntropy is measured against max(|loss|, max|logit|) (see its describe block). NaN
+ * matches only NaN and an infinity only itself.
+ *
+ * float32 against float64 (last block): 1e-5, normwise, with the same scales as above.
+ */
+
+const REL = 1e-12;
+const RUNS = { numRuns: 50 };
+
+const f64 = (x: RefTensor | A.Data): Tensor => tensor(x.data, { shape: x.shape, dtype: 'float64' });
+const int32 = (values: readonly number[], shape: readonly number[] = [values.length]): Tensor => tensor(values, { shape, dtype: 'int32' });
+const absOf = (x: A.Data): A.Data => ({ shape: x.shape, data: x.data.map(Math.abs) });
+
+function mismatch(a: number, b: number): number {
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity;
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return a === b ? 0 : Infinity;
+  return Math.abs(a - b);
+}
+
+/**
+ * The error of `actual` against `expected`: max |a − b| / scale, where scale is one number for
+ * the whole tensor (default: max|expected|, the normwise error) or one per element.
+ */
+function relativeError(actual: ArrayLike<number>, expected: readonly number[], scale?: number | readonly number[]): number {
+  const finite = expected.filter(Number.isFinite).map(Math.abs);
+  const whole = typeof scale === 'number' ? scale : Math.max(0, ...finite);
+  let err = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const s = Array.isArray(scale) ? (scale as readonly number[])[i]! : whole;
+    const d = mismatch(actual[i]!, expected[i]!);
+    err = Math.max(err, d === 0 ? 0 : d / (s || Number.MIN_VALUE));
+  }
+  return err;
+}
+
+/** Asserts the library result has the reference's shape and agrees with it to REL. */
+function expectMatches(actual: Tensor, expected: RefTensor, scale?: number | readonly number[]): void {
+  expect(actual.shape).toEqual(expected.shape);
+  const values = actual.dataSync();
+  expect(values.length, 'number of values').toBe(expected.data.length);
+  const err = relativeError(values, expected.data, scale);
+  expect(err, `library ${JSON.stringify(Array.from(values))}\nreference ${JSON.stringify(expected.data)}`).toBeLessThanOrEqual(REL);
+}
+
+function expectExactly(actual: Tensor, expected: RefTensor): void {
+  expect(actual.shape).toEqual(expected.shape);
+  expect(Array.from(actual.dataSync())).toEqual(expected.data);
+}
+
+describe('matmul against the naive triple loop', () => {
+  it('agrees for NumPy-semantics shapes (1-D, 2-D, batched with broadcast batch dims), error measured against |A|·|B|', () => {
+    const cases = A.matmulShapes({ maxDim: 9 }).chain(({ a, b }) => fc.tuple(A.dataOf(a), A.dataOf(b)));
+    fc.assert(fc.property(cases, ([a, b]) => {
+      expectMatches(T.matmul(f64(a), f64(b)), matmul(a, b), matmul(absOf(a), absOf(b)).data);
+    }), RUNS);
+  });
+
+  it('agrees for zero-length inner and outer dims (an empty sum is 0)', () => {
+    const cases = fc.record({ m: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: 3 }), n: fc.integer({ min: 0, max: 3 }) })
+      .chain(({ m, k, n }) => fc.tuple(A.dataOf([m, k]), A.dataOf([k, n])));
+    fc.assert(fc.property(cases, ([a, b]) => expectExactly(T.matmul(f64(a), f64(b)), matmul(a, b))), RUNS);
+  });
+});
+
+describe('reductions against the reference', () => {
+  const reductionCase = (minDim: number) => A.shape({ minDim, maxRank: 4 }).chain((sh) =>
+    fc.record({ x: A.dataOf(sh), axes: fc.option(A.axes(sh.length), { nil: undefined }), keepDims: fc.boolean() }));
+  const lib: Record<ReduceOp, (x: Tensor, axes: number[] | undefined, keepDims: boolean) => Tensor> = {
+    sum: T.sum, mean: T.mean, max: T.max, min: T.min,
+  };
+
+  for (const op of ['sum', 'mean'] as const) {
+    it(`${op} over random axes (negative ones too), with and without keepDims, error measured against ${op}(|x|)`, () => {
+      fc.assert(fc.property(reductionCase(1), ({ x, axes, keepDims }) => {
+        expectMatches(lib[op](f64(x), axes, keepDims), reduce(x, axes, keepDims, op), reduce(absOf(x), axes, keepDims, op).data);
+      }), RUNS);
+    });
+
+    it(`${op} over shapes with zero-length dims: an empty ${op === 'sum' ? 'sum is 0' : 'mean is NaN'}`, () => {
+      fc.assert(fc.property(reductionCase(0), ({ x, axes, keepDims }) => {
+        expectMatches(lib[op](f64(x), axes, keepDims), reduce(x, axes, keepDims, op), reduce(absOf(x), axes, keepDims, op).data);
+      }), RUNS);
+    });
+  }
+
+  for (const op of ['max', 'min'] as const) {
+    it(`${op} over random axes, with and without keepDims, is exactly the reference's`, () => {
+      fc.assert(fc.property(reductionCase(1), ({ x, axes, keepDims }) => {
+        expectExactly(lib[op](f64(x), axes, keepDims), reduce(x, axes, keepDims, op));
+      }), RUNS);
+    });
+  }
+
+  /** Small integers (so that ties are common) mixed with NaN and ±Infinity. */
+  const special = (n: number) => fc.array(fc.oneof(fc.integer({ min: -2, max: 2 }), fc.constantFrom(NaN, Infinity, -Infinity)), { minLength: n, maxLength: n });
+
+  for (const op of ['max', 'min'] as const) {
+    it(`${op} propagates NaN and handles ±Infinity like the reference`, () => {
+      const cases = A.shape({ maxRank: 3 }).chain((sh) =>
+        fc.record({ x: A.dataOf(sh, special), axes: fc.option(A.axes(sh.length), { nil: undefined }), keepDims: fc.boolean() }));
+      fc.assert(fc.property(cases, ({ x, axes, keepDims }) => expectExactly(lib[op](f64(x), axes, keepDims), reduce(x, axes, keepDims, op))), RUNS);
+    });
+  }
+
+  it('argmax picks the first of tied maxima, and a NaN over any number, like the reference', () => {
+    const cases = A.shape({ minRank: 1 }).chain((sh) =>
+      fc.record({ x: A.dataOf(sh, special), axis: A.axis(sh.length) }));
+    fc.assert(fc.property(cases, ({ x, axis }) => expectExactly(T.argmax(f64(x), axis), argmax(x, axis))), RUNS);
+  });
+});
+
+describe('softmax, logSoftmax and logsumexp against the reference', () => {
+  const moderate = (n: number) => A.values(n, { min: -20, max: 20 });
+  /** Logits with |x| in [1000, 5000]: exp(x) overflows or underflows without the max shift. */
+  const huge = (n: number) => A.awayFromZero(n, { min: 1000, max: 5000 });
+  const cases = (of: (n: number) => fc.Arbitrary<number[]>) =>
+    A.shape({ minRank: 1 }).chain((sh) => fc.record({ x: A.dataOf(sh, of), axis: A.axis(sh.length), keepDims: fc.boolean() }));
+
+  for (const [range, of] of [['moderate logits', moderate], ['logits with |x| ≥ 1000', huge]] as const) {
+    it(`softmax along a random axis, ${range}`, () => {
+      fc.assert(fc.property(cases(of), ({ x, axis }) => expectMatches(T.softmax(f64(x), axis), softmax(x, axis))), RUNS);
+    });
+
+    it(`logSoftmax along a random axis, ${range}`, () => {
+      fc.assert(fc.property(cases(of), ({ x, axis }) => expectMatches(T.logSoftmax(f64(x), axis), logSoftmax(x, axis))), RUNS);
+    });
+
+    it(`logsumexp along a random axis with and without keepDims, ${range}`, () => {
+      fc.assert(fc.property(cases(of), ({ x, axis, keepDims }) =>
+        expectMatches(T.logsumexp(f64(x), axis, keepDims), logsumexp(x, axis, keepDims))), RUNS);
+    });
+  }
+
+  it('over zero-length dims: softmax and logSoftmax are empty, logsumexp of an empty line is -Infinity', () => {
+    const cases = A.shape({ minRank: 1, minDim: 0, maxDim: 3 }).chain((sh) => fc.record({ x: A.dataOf(sh), axis: A.axis(sh.length), keepDims: fc.boolean() }));
+    fc.assert(fc.property(cases, ({ x, axis, keepDims }) => {
+      expectExactly(T.softmax(f64(x), axis), softmax(x, axis));
+      expectExactly(T.logSoftmax(f64(x), axis), logSoftmax(x, axis));
+      expectExactly(T.logsumexp(f64(x), axis, keepDims), logsumexp(x, axis, keepDims));
+    }), RUNS);
+  });
+
+  it('gives finite answers at the extremes', () => {
+    const x = tensor([[1000, 1000], [-1000, -1000], [1000, -1000], [0, -Infinity]], { dtype: 'float64' });
+    expect(T.softmax(x).toArray()).toEqual([[0.5, 0.5], [0.5, 0.5], [1, 0], [1, 0]]);
+    expect(T.logsumexp(x).toArray()).toEqual([1000 + Math.LN2, -1000 + Math.LN2, 1000, 0]);
+    expectMatches(T.logSoftmax(x), { shape: [4, 2], data: [-Math.LN2, -Math.LN2, -Math.LN2, -Math.LN2, 0, -2000, 0, -Infinity] });
+  });
+});
+
+describe('crossEntropy against the reference', () => {
+  /**
+   * The loss is lse(row) − row[target], a difference of terms as large as the logits: when the
+   * model is confident the loss is far smaller than its terms, and any float64 evaluation (the
+   * reference's included) carries an error of order ε·max|logit|. So the error is measured against
+   * max(|loss|, max|logit|).
+   */
+  const scaleOf = (logits: A.Data, loss: number) => Math.max(Math.abs(loss), ...logits.data.map(Math.abs));
+
+  it('is the mean NLL over rows not ignored and not masked (NaN when none count)', () => {
+    const cases = fc.record({ n: fc.integer({ min: 1, max: 6 }), c: fc.integer({ min: 1, max: 6 }) }).chain(({ n, c }) =>
+      fc.record({
+        logits: A.dataOf([n, c], (k) => A.values(k, { min: -30, max: 30 })),
+        targets: A.indices(n, c),
+        ignored: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+        mask: fc.option(fc.array(fc.constantFrom(0, 1, 2), { minLength: n, maxLength: n }), { nil: undefined }),
+        ignoreIndex: fc.option(fc.constantFrom(-100, -1), { nil: undefined }),
+      }));
+    fc.assert(fc.property(cases, ({ logits, targets, ignored, mask, ignoreIndex }) => {
+      const t = targets.map((v, i) => (ignoreIndex !== undefined && ignored[i] ? ignoreIndex : v));
+      const opts = { ...(ignoreIndex !== undefined ? { ignoreIndex } : {}), ...(mask ? { mask } : {}) };
+      const libOpts = { ...(ignoreIndex !== undefined ? { ignoreIndex } : {}), ...(mask ? { mask: int32(mask) } : {}) };
+      const expected = crossEntropy(logits, t, opts);
+      const actual = T.crossEntropy(f64(logits), int32(t), libOpts);
+      expectMatches(actual, { shape: [], data: [expected] }, scaleOf(logits, expected));
+    }), RUNS);
+  });
+
+  it('matches at logits of magnitude ≥ 1000', () => {
+    const logits = { shape: [2, 3], data: [1000, -1000, 0, -3000, -2000, -1000] };
+    const expected = crossEntropy(logits, [1, 2]);
+    expectMatches(T.crossEntropy(f64(logits), int32([1, 2])), { shape: [], data: [expected] }, scaleOf(logits, expected));
+  });
+});
+
+describe('elementwise ops with broadcasting against the reference', () => {
+  const binaries: [string, (a: Tensor, b: Tensor) => Tensor, (x: number, y: number) => number][] = [
+    ['add', T.add, (x, y) => x + y],
+    ['sub', T.sub, (x, y) => x - y],
+    ['mul', T.mul, (x, y) => x * y],
+    ['div', T.div, (x, y) => x / y],
+    ['pow', T.pow, Math.pow],
+    ['maximum', T.maximum, Math.max],
+    ['minimum', T.minimum, Math.min],
+  ];
+  const operands = A.broadcastPair({ maxRank: 4 }).chain(([sa, sb]) => fc.tuple(A.dataOf(sa), A.dataOf(sb)));
+
+  for (const [name, op, f] of binaries) {
+    it(`${name} broadcasts like NumPy and agrees with the reference`, () => {
+      fc.assert(fc.property(operands, ([a, b]) => expectMatches(op(f64(a), f64(b)), binary(a, b, f))), RUNS);
+    });
+  }
+
+  const comparisons: [string, (a: Tensor, b: Tensor) => Tensor, (x: number, y: number) => boolean][] = [
+    ['eq', T.eq, (x, y) => x === y], ['ne', T.ne, (x, y) => x !== y], ['lt', T.lt, (x, y) => x < y],
+    ['le', T.le, (x, y) => x <= y], ['gt', T.gt, (x, y) => x > y], ['ge', T.ge, (x, y) => x >= y],
+  ];
+  const smallInts = (n: number) => fc.array(fc.integer({ min: -2, max: 2 }), { minLength: n, maxLength: n });
+  const tiedOperands = A.broadcastPair({ maxRank: 4 }).chain(([sa, sb]) => fc.tuple(A.dataOf(sa, smallInts), A.dataOf(sb, smallInts)));
+  for (const [name, op, f] of comparisons) {
+    it(`${name} gives an int32 0/1 mask with broadcasting`, () => {
+      fc.assert(fc.property(tiedOperands, ([a, b]) => {
+        const out = op(f64(a), f64(b));
+        expect(out.dtype).toBe('int32');
+        expectExactly(out, binary(a, b, (x, y) => (f(x, y) ? 1 : 0)));
+      }), RUNS);
+    });
+  }
+
+  const unaries: [string, (x: Tensor) => Tensor, (x: number) => number][] = [
+    ['neg', T.neg, (x) => -x], ['exp', T.exp, Math.exp], ['log', T.log, Math.log], ['sqrt', T.sqrt, Math.sqrt],
+    ['abs', T.abs, Math.abs], ['tanh', T.tanh, Math.tanh], ['sigmoid', T.sigmoid, sigmoid], ['relu', T.relu, relu],
+    ['gelu', T.gelu, gelu],
+  ];
+  for (const [name, op, f] of unaries) {
+    it(`${name} agrees with the reference elementwise`, () => {
+      fc.assert(fc.property(A.data(A.shape({ maxRank: 4 }), (n) => A.values(n, { min: -30, max: 30 })), (x) =>
+        expectMatches(op(f64(x)), unary(x, f))), RUNS);
+    });
+  }
+});
+
+describe('indexing ops against the reference', () => {
+  const withAxis = A.shape({ minRank: 1 }).chain((sh) => fc.record({ x: A.dataOf(sh), axis: A.axis(sh.length) }));
+  const axisLength = (x: A.Data, axis: number) => x.shape[axis < 0 ? axis + x.shape.length : axis]!;
+
+  it('gather picks whole slices, duplicates included', () => {
+    const cases = withAxis.chain(({ x, axis }) => fc.integer({ min: 0, max: 6 }).chain((n) =>
+      A.indices(n, axisLength(x, axis)).map((iv) => ({ x, axis, iv }))));
+    fc.assert(fc.property(cases, ({ x, axis, iv }) => expectExactly(T.gather(f64(x), int32(iv), axis), gather(x, iv, axis))), RUNS);
+  });
+
+  it('gather with 2-D indices is gather with the flattened indices, the index dims spliced in at the axis', () => {
+    const cases = withAxis.chain(({ x, axis }) => fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })).chain(([r, c]) =>
+      A.indices(r * c, axisLength(x, axis)).map((iv) => ({ x, axis, iv, is: [r, c] }))));
+    fc.assert(fc.property(cases, ({ x, axis, iv, is }) => {
+      const a = axis < 0 ? axis + x.shape.length : axis;
+      const flat = gather(x, iv, axis);
+      const expected = { shape: [...x.shape.slice(0, a), ...is, ...x.shape.slice(a + 1)], data: flat.data };
+      expectExactly(T.gather(f64(x), int32(iv, is), axis), expected);
+    }), RUNS);
+  });
+
+  it('indexAdd accumulates duplicate indices in order (torch.index_add)', () => {
+    const cases = withAxis.chain(({ x, axis }) => {
+      const a = axis < 0 ? axis + x.shape.length : axis;
+      return fc.integer({ min: 0, max: 6 }).chain((n) =>
+        fc.record({ iv: A.indices(n, x.shape[a]!), src: A.dataOf(x.shape.map((d, i) => (i === a ? n : d))) }))
+        .map(({ iv, src }) => ({ x, axis, iv, src }));
+    });
+    fc.assert(fc.property(cases, ({ x, axis, iv, src }) => {
+      const expected = scatterAdd(x, iv, src, axis);
+      const bound = scatterAdd(absOf(x), iv, absOf(src), axis).data;
+      expectMatches(T.indexAdd(f64(x), int32(iv), f64(src), axis), expected, bound);
+    }), RUNS);
+  });
+
+  it('oneHot puts a single 1 per row at the index', () => {
+    const cases = fc.integer({ min: 1, max: 6 }).chain((depth) => fc.integer({ min: 0, max: 6 }).chain((n) => A.indices(n, depth).map((iv) => ({ depth, iv }))));
+    fc.assert(fc.property(cases, fc.constantFrom<DType>('float32', 'float64', 'int32'), ({ depth, iv }, dtype) => {
+      const out = T.oneHot(int32(iv), depth, dtype);
+      expect(out.dtype).toBe(dtype);
+      expectExactly(out, oneHot(iv, depth));
+    }), RUNS);
+  });
+
+  it('topk returns the k largest, sorted descending, ties (±Infinity included) in index order', () => {
+    const tied = (n: number) => fc.array(fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom(Infinity, -Infinity)), { minLength: n, maxLength: n });
+    const cases = A.shape({ minRank: 1 }).chain((sh) => fc.record({ x: fc.oneof(A.dataOf(sh), A.dataOf(sh, tied)), axis: A.axis(sh.length) }))
+      .chain(({ x, axis }) => fc.integer({ min: 1, max: axisLength(x, axis) }).map((k) => ({ x, axis, k })));
+    fc.assert(fc.property(cases, ({ x, axis, k }) => {
+      const { values, indices } = T.topk(f64(x), k, axis);
+      const expected = topk(x, k, axis);
+      expect(indices.dtype).toBe('int32');
+      expectExactly(values, expected.values);
+      expectExactly(indices, expected.indices);
+    }), RUNS);
+  });
+
+  it('transpose by a random permutation (and by default, reversing the dims)', () => {
+    const cases = A.shape({ maxRank: 5, maxDim: 3 }).chain((sh) => fc.record({ x: A.dataOf(sh), perm: fc.option(A.permutation(sh.length), { nil: undefined }) }));
+    fc.assert(fc.property(cases, ({ x, perm }) => expectExactly(T.transpose(f64(x), perm), transpose(x, perm))), RUNS);
+  });
+});
+
+describe('shape, selection and scatter ops, from their definitions', () => {
+  const withAxis = A.shape({ minRank: 1 }).chain((sh) => fc.record({ x: A.dataOf(sh), axis: A.axis(sh.length) }));
+  const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+
+  /** x, an axis, and int32 indices of x's rank with dims ≤ x's (any length along the axis). */
+  const alongIndexCase = withAxis.chain(({ x, axis }) => {
+    const a = norm(axis, x.shape.length);
+    return fc.tuple(...x.shape.map((d, i) => fc.integer({ min: 1, max: i === a ? 4 : d }))).chain((is) =>
+      fc.record({ iv: A.indices(A.sizeOf(is), x.shape[a]!), src: A.dataOf(is) }).map(({ iv, src }) => ({ x, a, axis, is, iv, src })));
+  });
+
+  it('takeAlongAxis: out[p] = x[p with its axis coordinate replaced by indices[p]]', () => {
+    fc.assert(fc.property(alongIndexCase, ({ x, a, axis, is, iv }) => {
+      const expected = iv.map((i, p) => {
+        const q = unravel(p, is);
+        q[a] = i;
+        return x.data[ravel(q, x.shape)]!;
+      });
+      expectExactly(T.takeAlongAxis(f64(x), int32(iv, is), axis), { shape: is, data: expected });
+    }), RUNS);
+  });
+
+  it('scatterAdd is the adjoint of takeAlongAxis: ⟨takeAlongAxis(x, i), s⟩ = ⟨x, scatterAdd(0, i, s)⟩, and scatterAdd(x, …) = x + scatterAdd(0, …)', () => {
+    fc.assert(fc.property(alongIndexCase, ({ x, axis, is, iv, src }) => {
+      const idx = int32(iv, is);
+      const picked = T.takeAlongAxis(f64(x), idx, axis).dataSync();
+      const scattered = T.scatterAdd(T.zeros(x.shape, 'float64'), idx, f64(src), axis);
+      const lhs = src.data.reduce((acc, v, p) => acc + v * picked[p]!, 0);
+      const rhs = x.data.reduce((acc, v, q) => acc + v * scattered.dataSync()[q]!, 0);
+      const scale = src.data.reduce((acc, v, p) => acc + Math.abs(v * picked[p]!), 0);
+      expect(Math.abs(lhs - rhs)).toBeLessThanOrEqual(REL * scale);
+      const onto = T.scatterAdd(f64(x), idx, f64(src), axis);
+      const sum = binary(x, { shape: x.shape.slice(), data: Array.from(scattered.dataSync()) }, (u, v) => u + v);
+      expectMatches(onto, sum, binary(absOf(x), { shape: x.shape.slice(), data: Array.from(scattered.dataSync()).map(Math.abs) }, (u, v) => u + v).data);
+    }), RUNS);
+  });
+
+  it('takeAlongAxis at argmax picks the max', () => {
+    fc.assert(fc.property(withAxis, ({ x, axis }) => {
+      const at = T.unsqueeze(int32(argmax(x, axis).data, argmax(x, axis).shape), axis);
+      expectExactly(T.takeAlongAxis(f64(x), at, axis), reduce(x, [axis], true, 'max'));
+    }), RUNS);
+  });
+
+  it('slice: out[p] = x[begin + p]', () => {
+    const cases = A.shape({ minRank: 1 }).chain((sh) => fc.record({
+      x: A.dataOf(sh),
+      box: fc.tuple(...sh.map((d) => fc.integer({ min: 0, max: d }).chain((b) => fc.tuple(fc.constant(b), fc.integer({ min: 0, max: d - b }))))),
+    }));
+    fc.assert(fc.property(cases, ({ x, box }) => {
+      const begin = box.map(([b]) => b), size = box.map(([, n]) => n);
+      const expected = Array.from({ length: A.sizeOf(size) }, (_, p) => x.data[ravel(unravel(p, size).map((v, d) => v + begin[d]!), x.shape)]!);
+      expectExactly(T.slice(f64(x), begin, size), { shape: size, data: expected });
+    }), RUNS);
+  });
+
+  it('concat along an axis, then slicing each piece back out, gives the pieces', () => {
+    const cases = withAxis.chain(({ x, axis }) => {
+      const a = norm(axis, x.shape.length);
+      return fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 4 }).chain((lengths) =>
+        fc.tuple(...lengths.map((len) => A.dataOf(x.shape.map((d, i) => (i === a ? len : d)))))).map((xs) => ({ a, axis, xs }));
+    });
+    fc.assert(fc.property(cases, ({ a, axis, xs }) => {
+      const out = T.concat(xs.map(f64), axis);
+      let at = 0;
+      for (const piece of xs) {
+        const begin = piece.shape.map((_, d) => (d === a ? at : 0));
+        expectExactly(T.slice(out, begin, piece.shape), piece);
+        at += piece.shape[a]!;
+      }
+      expect(out.shape[a]).toBe(at);
+    }), RUNS);
+  });
+
+  it('stack(xs, axis) has xs[i] at index i of the new axis', () => {
+    const cases = A.shape().chain((sh) => fc.record({ axis: fc.integer({ min: -sh.length - 1, max: sh.length }), xs: fc.array(A.dataOf(sh), { minLength: 1, maxLength: 3 }) }));
+    fc.assert(fc.property(cases, ({ axis, xs }) => {
+      const out = T.stack(xs.map(f64), axis);
+      const a = norm(axis, xs[0]!.shape.length + 1);
+      xs.forEach((x, i) => expectExactly(T.squeeze(T.gather(out, int32([i]), a), a), x));
+    }), RUNS);
+  });
+
+  it('where picks a where the condition is non-zero, else b, all three broadcast', () => {
+    const cases = A.broadcastTriple().chain(([sc, sa, sb]) =>
+      fc.tuple(A.indices(A.sizeOf(sc), 2).map((c) => ({ shape: sc, data: c })), A.dataOf(sa), A.dataOf(sb)));
+    fc.assert(fc.property(cases, ([c, a, b]) => {
+      const pickA = binary(c, a, (ci, ai) => (ci !== 0 ? ai : NaN));
+      const expected = binary(pickA, b, (p, bi) => (Number.isNaN(p) ? bi : p));
+      expectExactly(T.where(int32(c.data, c.shape), f64(a), f64(b)), expected);
+    }), RUNS);
+  });
+
+  it('broadcastTo repeats x along the broadcast dims', () => {
+    const cases = A.broadcastPair({ maxRank: 4 }).chain(([sa, sb]) => A.dataOf(sa).map((x) => ({ x, target: A.broadcastOf(sa, sb) })));
+    fc.assert(fc.property(cases, ({ x, target }) => {
+      const zeros = { shape: target, data: new Array<number>(A.sizeOf(target)).fill(0) };
+      expectExactly(T.broadcastTo(f64(x), target), binary(x, zeros, (u) => u));
+    }), RUNS);
+  });
+
+  it('squeeze and unsqueeze change the shape only', () => {
+    const cases = A.shape({ minDim: 1, maxDim: 2, maxRank: 4 }).chain((sh) => fc.record({ x: A.dataOf(sh), at: fc.integer({ min: -sh.length - 1, max: sh.length }) }));
+    fc.assert(fc.property(cases, ({ x, at }) => {
+      const a = norm(at, x.shape.length + 1);
+      const up = T.unsqueeze(f64(x), at);
+      expectExactly(up, { shape: [...x.shape.slice(0, a), 1, ...x.shape.slice(a)], data: x.data });
+      expectExactly(T.squeeze(up, a), x);
+      expectExactly(T.squeeze(f64(x)), { shape: x.shape.filter((d) => d !== 1), data: x.data });
+    }), RUNS);
+  });
+});
+
+describe('algebraic laws', () => {
+  it('softmax sums to 1 along its axis', () => {
+    const cases = A.shape({ minRank: 1 }).chain((sh) =>
+      fc.record({ x: A.dataOf(sh, (n) => A.values(n, { min: -1e4, max: 1e4 })), axis: A.axis(sh.length) }));
+    fc.assert(fc.property(cases, ({ x, axis }) => {
+      const sums = T.sum(T.softmax(f64(x), axis), axis).dataSync();
+      for (const s of sums) expect(Math.abs(s - 1)).toBeLessThanOrEqual(REL);
+    }), RUNS);
+  });
+
+  it('logsumexp(x + c) = logsumexp(x) + c, to REL of max(|logsumexp(x)|, |c|)', () => {
+    const cases = A.shape({ minRank: 1 }).chain((sh) =>
+      fc.record({ x: A.dataOf(sh, (n) => A.values(n, { min: -50, max: 50 })), axis: A.axis(sh.length), c: fc.double({ min: -2000, max: 2000, noNaN: true }) }));
+    fc.assert(fc.property(cases, ({ x, axis, c }) => {
+      const lse = Array.from(T.logsumexp(f64(x), axis).dataSync());
+      const shifted = T.logsumexp(T.add(f64(x), c), axis).dataSync();
+      lse.forEach((v, i) => {
+        // x + c rounds each term to the ulp of c, so the scale includes |c|.
+        expect(Math.abs(shifted[i]! - (v + c))).toBeLessThanOrEqual(REL * Math.max(Math.abs(v), Math.abs(c), 1));
+      });
+    }), RUNS);
+  });
+
+  it('transpose(transpose(x, p), inverse(p)) = x', () => {
+    const cases = A.shape({ maxRank: 5, maxDim: 3 }).chain((sh) => fc.record({ x: A.dataOf(sh), perm: A.permutation(sh.length) }));
+    fc.assert(fc.property(cases, ({ x, perm }) => {
+      const back = T.transpose(T.transpose(f64(x), perm), A.inverse(perm));
+      expectExactly(back, x);
+    }), RUNS);
+  });
+
+  it('reshape(reshape(x, s), shape(x)) = x for any s of the same size', () => {
+    const cases = A.shape({ maxRank: 4 }).chain((sh) => fc.record({
+      x: A.dataOf(sh),
+      to: fc.oneof(A.permutation(sh.length).map((p) => p.map((d) => sh[d]!)), fc.constant([A.sizeOf(sh)]), fc.constant([1, A.sizeOf(sh), 1])),
+    }));
+    fc.assert(fc.property(cases, ({ x, to }) => {
+      const y = T.reshape(f64(x), to);
+      expect(y.shape).toEqual(to);
+      expectExactly(T.reshape(y, x.shape), x);
+    }), RUNS);
+  });
+
+  it('reduction results do not alias their input (assigning to one leaves the other unchanged)', () => {
+    const cases = A.shape({ maxRank: 3 }).chain((sh) => fc.record({ x: A.dataOf(sh), axes: A.axes(sh.length), keepDims: fc.boolean() }));
+    fc.assert(fc.property(cases, ({ x, axes, keepDims }) => {
+      const input = f64(x);
+      const out = T.sum(input, axes, keepDims);
+      out.assign(new Float64Array(out.size).fill(7));
+      expect(Array.from(input.dataSync())).toEqual(x.data);
+    }), RUNS);
+  });
+});
+
+describe('float32 agrees with float64 normwise within 1e-5', () => {
+  const F32_TOL = 1e-5;
+  /**
+   * Data already representable in float32, so that only the arithmetic differs, and 0 or of
+   * magnitude ≥ 1e-6, so that products stay clear of float32 underflow (below ~1e-38 float32
+   * flushes what float64 still resolves, which says nothing about the library).
+   */
+  const f32data = (n: number) => A.values(n).map((v) => v.map((x) => (Math.abs(x) < 1e-6 ? 0 : Math.fround(x))));
+  const both = (x: A.Data): [Tensor, Tensor] => [tensor(x.data, { shape: x.shape, dtype: 'float32' }), f64(x)];
+
+  function expectAgree(r32: Tensor, r64: Tensor, scale?: number | readonly number[]): void {
+    expect(r32.dtype).toBe('float32');
+    expect(r64.dtype).toBe('float64');
+    expect(r32.shape).toEqual(r64.shape);
+    const err = relativeError(r32.dataSync(), Array.from(r64.dataSync()), scale);
+    expect(err).toBeLessThanOrEqual(F32_TOL);
+  }
+
+  it('elementwise binary ops with broadcasting', () => {
+    const cases = A.broadcastPair().chain(([sa, sb]) => fc.tuple(A.dataOf(sa, f32data), A.dataOf(sb, (n) => A.awayFromZero(n, { min: 0.5, max: 3 }).map((v) => v.map(Math.fround)))));
+    fc.assert(fc.property(cases, fc.constantFrom(T.add, T.sub, T.mul, T.div, T.maximum), ([a, b], op) => {
+      const [a32, a64] = both(a), [b32, b64] = both(b);
+      expectAgree(op(a32, b32), op(a64, b64));
+    }), RUNS);
+  });
+
+  it('unary ops', () => {
+    fc.assert(fc.property(A.data(A.shape(), f32data), fc.constantFrom(T.exp, T.tanh, T.sigmoid, T.gelu, T.abs, T.relu), (x, op) => {
+      const [x32, x64] = both(x);
+      expectAgree(op(x32), op(x64));
+    }), RUNS);
+  });
+
+  it('matmul, measured against |A|·|B|', () => {
+    const cases = A.matmulShapes({ maxDim: 9 }).chain(({ a, b }) => fc.tuple(A.dataOf(a, f32data), A.dataOf(b, f32data)));
+    fc.assert(fc.property(cases, ([a, b]) => {
+      const [a32, a64] = both(a), [b32, b64] = both(b);
+      expectAgree(T.matmul(a32, b32), T.matmul(a64, b64), Math.max(...matmul(absOf(a), absOf(b)).data));
+    }), RUNS);
+  });
+
+  it('sum and mean, measured against the sum of |x|', () => {
+    const cases = A.shape({ maxRank: 4 }).chain((sh) => fc.record({ x: A.dataOf(sh, f32data), axes: fc.option(A.axes(sh.length), { nil: undefined }) }));
+    fc.assert(fc.property(cases, fc.constantFrom('sum', 'mean') as fc.Arbitrary<'sum' | 'mean'>, ({ x, axes }, op) => {
+      const [x32, x64] = both(x);
+      expectAgree(T[op](x32, axes), T[op](x64, axes), Math.max(...reduce(absOf(x), axes, false, op).data));
+    }), RUNS);
+  });
+
+  it('softmax, logSoftmax and logsumexp', () => {
+    const cases = A.shape({ minRank: 1 }).chain((sh) => fc.record({ x: A.dataOf(sh, f32data), axis: A.axis(sh.length) }));
+    fc.assert(fc.property(cases, fc.constantFrom(T.softmax, T.logSoftmax, T.logsumexp), ({ x, axis }, op) => {
+      const [x32, x64] = both(x);
+      expectAgree(op(x32, axis), op(x64, axis));
+    }), RUNS);
+  });
+});
