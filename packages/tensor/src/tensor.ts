@@ -1,6 +1,6 @@
 import type { Backend, DataHandle } from './backend/backend.js';
 import { arrayFrom, dtypeOfArray, isDType, type DType, type TypedArray } from './dtype.js';
-import { backend, countAlloc, countFree, countTensor, storageBytes, trackTensor } from './engine.js';
+import { backend, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor } from './engine.js';
 import { checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from './shape.js';
 import { backward as runBackward, type GradNode } from './autograd.js';
 import * as ops from './ops/index.js';
@@ -217,6 +217,7 @@ export function tensor(
     if (typeof flat[i] !== 'number') throw new Error(`tensor: element ${i} is ${typeof flat[i]}, expected a number`);
   }
   const out = new Tensor(backend().upload(arrayFrom(dtype, flat), dtype), shape, dtype);
+  recordOp('tensor', 0, storageBytes(shape, dtype));
   if (opts.requiresGrad) {
     ops.requireFloat('tensor(requiresGrad)', out);
     out.requiresGrad = true;

@@ -170,3 +170,15 @@ describe('backends', () => {
     expect(() => setBackend('tpu')).toThrow("setBackend: unknown backend 'tpu'; registered: cpu");
   });
 });
+
+describe('profile counts every allocation', () => {
+  it('attributes the bytes of constructors and tensor() to them', () => {
+    const p = profile(() => {
+      zeros([1000]);
+      tensor(new Float32Array(10));
+    });
+    expect(p.byOp.full).toEqual({ calls: 1, flops: 0, bytes: 4000 });
+    expect(p.byOp.tensor).toEqual({ calls: 1, flops: 0, bytes: 40 });
+    expect(p.bytes).toBe(4040);
+  });
+});

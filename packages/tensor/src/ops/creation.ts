@@ -1,16 +1,15 @@
 import { isDType, type DType } from '../dtype.js';
-import { backend } from '../engine.js';
 import type { Rng } from '../random.js';
 import { checkShape, sizeOf } from '../shape.js';
-import { Tensor, tensor } from '../tensor.js';
-import { requireTensor } from './kernel.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { requireTensor, runKernel } from './kernel.js';
 
 /** Constructors. Like the ops, they allocate through the active backend. */
 
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
   checkShape('full', shape);
   if (!isDType(dtype)) throw new Error(`full: unknown dtype '${String(dtype)}'`);
-  return new Tensor(backend().fill(shape, value, dtype), shape, dtype);
+  return runKernel('full', [], shape, dtype, 0, (b) => b.fill(shape, value, dtype));
 }
 
 export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {

@@ -3,6 +3,7 @@ import { isFloat, type DType } from '../dtype.js';
 import { assertFinite, backend as backendOf, recordOp, storageBytes } from '../engine.js';
 import { fmt, type Shape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
+import { full } from './creation.js';
 
 /**
  * The one door from ops to backends: runs a kernel on the active backend, wraps its output in a
@@ -50,5 +51,5 @@ export function asTensor(op: string, x: TensorLike, like: Tensor): Tensor {
   if (x instanceof Tensor) return x;
   if (typeof x !== 'number') throw new Error(`${op}: operand must be a Tensor or a number, got ${typeof x}`);
   const dtype = like.dtype === 'int32' && !Number.isInteger(x) ? 'float32' : like.dtype;
-  return new Tensor(backendOf().fill([], x, dtype), [], dtype);
+  return full([], x, dtype);
 }

@@ -203,12 +203,23 @@ export class CpuBackend implements Backend {
     shape[axis] = k;
     const out = new Int32Array(sizeOf(shape));
     const [, , inner] = splitAtAxis(x.shape, axis);
+    const best = new Int32Array(k);
     forEachLine(x.shape, axis, (start, oi, len, stride) => {
-      const order = Array.from({ length: len }, (_, j) => j);
-      // Array.prototype.sort is stable, so equal values keep the lower index first.
-      order.sort((i, j) => xv[start + j * stride]! - xv[start + i * stride]!);
+      // Insertion into a sorted list of the k best so far: O(len·k), and no sort of the whole line
+      // when k is small (k = 1 or 2 in routing). Only a strictly greater value moves ahead of an
+      // equal one, so ties keep the lower index first.
+      let filled = 0;
+      for (let j = 0; j < len; j++) {
+        const v = xv[start + j * stride]!;
+        let at = filled;
+        while (at > 0 && ranksAbove(v, xv[start + best[at - 1]! * stride]!)) at--;
+        if (at >= k) continue;
+        best.copyWithin(at + 1, at, Math.min(filled, k - 1));
+        best[at] = j;
+        if (filled < k) filled++;
+      }
       const outStart = Math.floor(oi / inner) * k * inner + (oi % inner);
-      for (let j = 0; j < k; j++) out[outStart + j * inner] = order[j]!;
+      for (let j = 0; j < k; j++) out[outStart + j * inner] = best[j]!;
     });
     return out;
   }
@@ -309,6 +320,11 @@ export class CpuBackend implements Backend {
 function reducedSize(shape: Shape, axis: number): number {
   const [outer, , inner] = splitAtAxis(shape, axis);
   return outer * inner;
+}
+
+/** The order topk sorts by: larger first, NaN above every number (as torch.topk and argmax). */
+function ranksAbove(a: number, b: number): boolean {
+  return a > b || (Number.isNaN(a) && !Number.isNaN(b));
 }
 
 function lineMax(v: TypedArray, start: number, len: number, stride: number): number {

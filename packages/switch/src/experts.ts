@@ -1,0 +1,41 @@
+import { Module, init, type Rng, type Tensor } from '@switch-ts/tensor';
+import { fmt, requireTensor, type FloatDType } from './checks.js';
+import { feedForward, type FeedForwardOptions } from './feed-forward.js';
+
+/**
+ * The experts E_i (eq. 2's E_i(x)): E independent FFNs applied to their own buffers at once.
+ * buffers [E, n, dModel], wi [E, dModel, dFF], wo [E, dFF, dModel] → [E, n, dModel]. The compute
+ * is E·n = E·G·C slots, about capacityFactor·k tokens' worth per token whatever E is.
+ */
+export function experts(buffers: Tensor, wi: Tensor, wo: Tensor, opts: FeedForwardOptions = {}): Tensor {
+  requireTensor('experts', 'buffers', buffers);
+  requireTensor('experts', 'wi', wi);
+  requireTensor('experts', 'wo', wo);
+  const [e, , dModel] = buffers.shape;
+  const fits = buffers.rank === 3 && wi.rank === 3 && wo.rank === 3 && wi.shape[0] === e && wo.shape[0] === e &&
+    wi.shape[1] === dModel && wo.shape[1] === wi.shape[2] && wo.shape[2] === dModel;
+  if (!fits) {
+    throw new Error(`experts: buffers ${fmt(buffers.shape)}, wi ${fmt(wi.shape)}, wo ${fmt(wo.shape)}: expected [E, n, dModel], [E, dModel, dFF], [E, dFF, dModel]`);
+  }
+  return feedForward(buffers, wi, wo, opts);
+}
+
+/**
+ * The experts as a module: W_i [E, dModel, dFF] and W_o [E, dFF, dModel], registered as `wi` and
+ * `wo` ('experts.wi', 'experts.wo' in a layer). Each expert's fan-in is its own dModel or dFF.
+ */
+export class Experts extends Module {
+  readonly wi: Tensor;
+  readonly wo: Tensor;
+
+  constructor(opts: { numExperts: number; dModel: number; dFF: number; initScale: number; dtype: FloatDType; rng: Rng }) {
+    super();
+    const { numExperts, dModel, dFF, rng, initScale: scale, dtype } = opts;
+    this.wi = this.param('wi', init.truncatedNormal([numExperts, dModel, dFF], { rng, scale, dtype }));
+    this.wo = this.param('wo', init.truncatedNormal([numExperts, dFF, dModel], { rng, scale, dtype }));
+  }
+
+  forward(buffers: Tensor, opts: FeedForwardOptions = {}): Tensor {
+    return experts(buffers, this.wi, this.wo, opts);
+  }
+}
