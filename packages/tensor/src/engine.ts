@@ -18,7 +18,12 @@ export function registerBackend(name: string, factory: (opts?: Record<string, un
   backendFactories.set(name, factory);
 }
 
-export function setBackend(name: string, opts?: Record<string, unknown>): void {
+/**
+ * Makes `name` the active backend. For 'gpu': `{ mode?: 'headlessgl' | 'webgl2' | 'webgl' | 'webasm' | 'cpu',
+ * strict?: boolean }`; a mode that cannot run here falls back to the best one that can, with one
+ * warning naming the reason, or throws under `strict`. `getBackend().mode` says what runs.
+ */
+export function setBackend(name: string, opts?: { mode?: string; strict?: boolean } & Record<string, unknown>): void {
   const factory = backendFactories.get(name);
   if (!factory) throw new Error(`setBackend: unknown backend '${name}'; registered: ${[...backendFactories.keys()].join(', ')}`);
   active = factory(opts);

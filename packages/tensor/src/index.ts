@@ -1,3 +1,6 @@
+import { gpuBackend, type GpuOptions } from './backend/gpu/index.js';
+import { registerBackend } from './engine.js';
+
 /**
  * @switch-ts/tensor: N-d tensors with reverse-mode autodiff in pure TypeScript.
  * Ops and their gradients live in ops/, kernels behind the Backend interface in backend/.
@@ -11,6 +14,9 @@ export {
   type OpProfile, type Profile,
 } from './engine.js';
 export type { Backend, BinaryOp, DataHandle, KernelInput, ReduceOp, UnaryOp } from './backend/backend.js';
+export { GPU_MODES, GpuBackend, type GpuMode, type GpuOptions } from './backend/gpu/index.js';
 export { Rng } from './random.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
+
+registerBackend('gpu', (opts) => gpuBackend(opts as GpuOptions));

@@ -62,27 +62,37 @@ export class Tensor {
     if (this.disposed) throw new Error(`${op}: tensor of shape ${fmt(this.shape)} was disposed`);
     const target = backend();
     const s = this.storage;
-    if (s.backend !== target && s.backend.name !== target.name) {
-      s.handle = target.upload(s.backend.read(s.handle, this.dtype).slice(), this.dtype);
+    // Same name and mode means the same kind of handle (every CpuBackend reads every typed array).
+    if (s.backend !== target && (s.backend.name !== target.name || s.backend.mode !== target.mode)) {
+      const from = s.backend, old = s.handle;
+      s.handle = target.upload(from.read(old, this.dtype).slice(), this.dtype);
       s.backend = target;
+      from.free(old);
     }
     return s.handle;
   }
 
   /** The flat values (row-major). Read-only: copy before modifying. */
   dataSync(): TypedArray {
-    return this.storage.backend.read(this.handle('dataSync'), this.dtype);
+    const handle = this.handle('dataSync'); // may move the data to the active backend: resolve it first
+    return this.storage.backend.read(handle, this.dtype);
+  }
+
+  /** The flat values, awaited: the readback that does not block where the device can answer later. */
+  async data(): Promise<TypedArray> {
+    const handle = this.handle('data');
+    const b = this.storage.backend;
+    return b.readAsync ? b.readAsync(handle, this.dtype) : b.read(handle, this.dtype);
   }
 
   /** Nested arrays shaped like the tensor, like torch's tolist(); a number for a 0-d tensor. */
   toArray(): NestedArray {
-    const values = this.dataSync();
-    const strides = stridesOf(this.shape);
-    const build = (dim: number, offset: number): NestedArray =>
-      dim === this.shape.length
-        ? values[offset]!
-        : Array.from({ length: this.shape[dim]! }, (_, i) => build(dim + 1, offset + i * strides[dim]!));
-    return build(0, 0);
+    return nest(this.dataSync(), this.shape);
+  }
+
+  /** `toArray()`, awaited. */
+  async array(): Promise<NestedArray> {
+    return nest(await this.data(), this.shape);
   }
 
   item(): number {
@@ -99,7 +109,12 @@ export class Tensor {
       throw new Error(`assign: shape ${fmt(src.shape)} does not match tensor of shape ${fmt(this.shape)}`);
     }
     const handle = this.handle('assign');
-    this.storage.backend.write(handle, arrayFrom(this.dtype, src.dataSync()));
+    const b = this.storage.backend;
+    if (b.assign && values instanceof Tensor && values.dtype === this.dtype) {
+      b.assign(handle, { handle: values.handle('assign'), shape: values.shape, dtype: values.dtype });
+      return this;
+    }
+    b.write(handle, arrayFrom(this.dtype, src.dataSync()));
     return this;
   }
 
@@ -223,6 +238,15 @@ export function tensor(
     out.requiresGrad = true;
   }
   return out;
+}
+
+function nest(values: TypedArray, shape: Shape): NestedArray {
+  const strides = stridesOf(shape);
+  const build = (dim: number, offset: number): NestedArray =>
+    dim === shape.length
+      ? values[offset]!
+      : Array.from({ length: shape[dim]! }, (_, i) => build(dim + 1, offset + i * strides[dim]!));
+  return build(0, 0);
 }
 
 function inferShape(values: NestedArray[]): number[] {

@@ -31,8 +31,12 @@ export interface Backend {
   upload(values: TypedArray, dtype: DType): DataHandle;
   /** The values as a typed array of `dtype`. The caller must not modify the result. */
   read(handle: DataHandle, dtype: DType): TypedArray;
+  /** The values, resolved when the device has them (`Tensor.data()`); defaults to `read`. */
+  readAsync?(handle: DataHandle, dtype: DType): Promise<TypedArray>;
   /** In-place overwrite, used by `Tensor.assign` and optimizers. */
   write(handle: DataHandle, values: TypedArray): void;
+  /** In-place overwrite from another same-shaped handle on this backend, without a readback (optional). */
+  assign?(handle: DataHandle, from: KernelInput): void;
   free(handle: DataHandle): void;
 
   fill(shape: Shape, value: number, dtype: DType): DataHandle;

@@ -1,0 +1,77 @@
+import { createRequire } from 'node:module';
+
+/** gpu.js modes in the order gpu.js itself prefers them; `cpu` (transpiled JavaScript) always runs. */
+export const GPU_MODES = ['headlessgl', 'webgl2', 'webgl', 'webasm', 'cpu'] as const;
+export type GpuMode = (typeof GPU_MODES)[number];
+
+export interface GpuOptions {
+  mode?: GpuMode;
+  /** Throw instead of falling back when `mode` cannot run here. */
+  strict?: boolean;
+}
+
+const require = createRequire(import.meta.url);
+
+/** gpu.js, loaded on first use so that CPU-only users never pay for it. */
+export function loadGpuJs(): typeof import('gpu.js') {
+  return require('gpu.js') as typeof import('gpu.js');
+}
+
+/** Why headlessgl cannot run here, or null if it can. `gl` is gpu.js's optional dependency. */
+function headlessGlProblem(): string | null {
+  let createContext: (w: number, h: number) => unknown;
+  try {
+    createContext = createRequire(require.resolve('gpu.js'))('gl') as typeof createContext;
+  } catch {
+    return "the optional native package 'gl' is not installed (its build needs libx11-dev libxi-dev libxext-dev pkg-config and pnpm's allowBuilds)";
+  }
+  if (createContext(1, 1) === null) return "the 'gl' package loaded but could not create a WebGL context (no X display: run under xvfb-run -a)";
+  return null;
+}
+
+const problems = new Map<GpuMode, string | null>();
+
+/** Why `mode` cannot run in this process, or null if it can (probed once per process). */
+export function modeProblem(mode: GpuMode): string | null {
+  if (!problems.has(mode)) problems.set(mode, probe(mode));
+  return problems.get(mode)!;
+}
+
+function probe(mode: GpuMode): string | null {
+  const gpujs = loadGpuJs();
+  switch (mode) {
+    case 'headlessgl':
+      return headlessGlProblem() ?? (gpujs.GPU.isHeadlessGLSupported ? null : 'gpu.js reports headless-gl unsupported');
+    case 'webgl2':
+    case 'webgl':
+      return gpujs.GPU.isCanvasSupported ? null : `${mode} needs a browser canvas, and Node has none (use 'headlessgl')`;
+    case 'webasm':
+      return gpujs.GPU.isWebAssemblySupported ? null : 'WebAssembly is not available';
+    case 'cpu':
+      return null;
+  }
+}
+
+const warned = new Set<string>();
+
+/**
+ * The mode to run: the requested one if it runs here, else the best one that does (with one
+ * console warning per requested mode naming the reason, or an error under `strict`).
+ * Without a request, the best mode that runs, silently.
+ */
+export function resolveMode(opts: GpuOptions): GpuMode {
+  const { mode, strict = false } = opts;
+  if (mode !== undefined && !(GPU_MODES as readonly string[]).includes(mode)) {
+    throw new Error(`setBackend('gpu'): unknown mode '${String(mode)}'; known: ${GPU_MODES.join(', ')}`);
+  }
+  if (mode === undefined) return GPU_MODES.find((m) => modeProblem(m) === null)!;
+  const problem = modeProblem(mode);
+  if (problem === null) return mode;
+  if (strict) throw new Error(`setBackend('gpu', { mode: '${mode}', strict: true }): ${mode} cannot run here: ${problem}`);
+  const best = GPU_MODES.find((m) => modeProblem(m) === null)!;
+  if (!warned.has(mode)) {
+    warned.add(mode);
+    console.warn(`setBackend('gpu'): mode '${mode}' cannot run here (${problem}); falling back to '${best}'`);
+  }
+  return best;
+}

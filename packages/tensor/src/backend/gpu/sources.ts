@@ -1,0 +1,260 @@
+import { broadcastStrides, splitAtAxis, stridesOf, type Shape } from '../../shape.js';
+import type { BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
+
+/**
+ * JavaScript sources of the gpu.js kernels, one generator per kernel name (the names of cpu/).
+ * Every tensor is a flat 1-D texture and every kernel has output [size]: `this.thread.x` is the
+ * flat output index. A kernel is compiled per shape, so shapes and strides are written into the
+ * source as literals: loops get constant bounds (gpu.js caps runtime-bounded loops at
+ * loopMaxIterations and silently cuts them short) and index arithmetic folds into constants.
+ * The formulas mirror cpu/math.ts.
+ */
+
+/**
+ * Lines declaring `c0..c{r-1}`, the coordinates of flat index `i` in `shape`. Index math runs in
+ * float on GL: `floor((i + 0.5) / s)` is exact for i < 2^22, where a bare `floor(i / s)` can
+ * land on 2.9999 and floor to 2.
+ */
+function coords(shape: Shape, i = 'i'): string {
+  const strides = stridesOf(shape);
+  return shape.map((d, k) => {
+    const q = `Math.floor((${i} + 0.5) / ${strides[k]})`;
+    return k === 0 ? `const c0 = ${q};` : `const c${k} = ${q} - ${d} * Math.floor((${i} + 0.5) / ${strides[k]! * d});`;
+  }).join('\n');
+}
+
+/** Σ c_k · strides[k] over the coordinates from `coords`, skipping zero strides. */
+function offset(strides: readonly number[], base = 0): string {
+  const terms = strides.flatMap((s, k) => (s === 0 ? [] : [`c${k} * ${s}`]));
+  if (base !== 0) terms.unshift(String(base));
+  return terms.length === 0 ? '0' : terms.join(' + ');
+}
+
+const kernel = (params: string[], body: string): string => `function (${params.join(', ')}) {\nconst i = this.thread.x;\n${body}\n}`;
+
+/** tanh written as (1 - e^{-2|x|}) / (1 + e^{-2|x|}): GLSL ES 1 has no tanh, and e^{2x} overflows. */
+const tanhOf = (x: string, out: string): string =>
+  `const e_${out} = Math.exp(-2 * Math.abs(${x}));\nlet ${out} = (1 - e_${out}) / (1 + e_${out});\nif (${x} < 0) { ${out} = -${out}; }`;
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
+
+/** Each unary op as statements over `v` ending in a return. */
+const unaryBodies: Record<UnaryOp, string> = {
+  neg: 'return -v;',
+  exp: 'return Math.exp(v);',
+  log: 'return Math.log(v);',
+  sqrt: 'return Math.sqrt(v);',
+  abs: 'return Math.abs(v);',
+  sign: 'if (v > 0) { return 1; }\nif (v < 0) { return -1; }\nreturn 0;',
+  tanh: `${tanhOf('v', 't')}\nreturn t;`,
+  sigmoid: 'if (v >= 0) { return 1 / (1 + Math.exp(-v)); }\nconst e = Math.exp(v);\nreturn e / (1 + e);',
+  relu: 'if (v > 0) { return v; }\nreturn 0;',
+  gelu: `const u = ${SQRT_2_OVER_PI} * (v + ${GELU_C} * v * v * v);\n${tanhOf('u', 't')}\nreturn 0.5 * v * (1 + t);`,
+  geluGrad: `const u = ${SQRT_2_OVER_PI} * (v + ${GELU_C} * v * v * v);\n${tanhOf('u', 't')}\n` +
+    `const du = ${SQRT_2_OVER_PI} * (1 + ${3 * GELU_C} * v * v);\nreturn 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du;`,
+};
+
+/** Each binary op as statements over `x` and `y` ending in a return. */
+const binaryBodies: Record<BinaryOp, string> = {
+  add: 'return x + y;',
+  sub: 'return x - y;',
+  mul: 'return x * y;',
+  div: 'return x / y;',
+  // GLSL's pow is undefined for x < 0 and for x = 0, y <= 0; Math.pow is not.
+  pow: 'if (y == 0) { return 1; }\nconst p = Math.pow(Math.abs(x), y);\nif (x >= 0) { return p; }\n' +
+    'if (Math.floor(y) != y) { return Math.sqrt(-1 - Math.abs(x)); }\nif (Math.floor(y * 0.5) * 2 == y) { return p; }\nreturn -p;',
+  maximum: 'if (x >= y) { return x; }\nreturn y;',
+  minimum: 'if (x <= y) { return x; }\nreturn y;',
+  eq: 'if (x == y) { return 1; }\nreturn 0;',
+  ne: 'if (x != y) { return 1; }\nreturn 0;',
+  lt: 'if (x < y) { return 1; }\nreturn 0;',
+  le: 'if (x <= y) { return 1; }\nreturn 0;',
+  gt: 'if (x > y) { return 1; }\nreturn 0;',
+  ge: 'if (x >= y) { return 1; }\nreturn 0;',
+};
+
+export function copy(): string {
+  return kernel(['a'], 'return a[i];');
+}
+
+export function fill(): string {
+  return kernel(['value'], 'return value;');
+}
+
+export function unary(op: UnaryOp): string {
+  return kernel(['a'], `const v = a[i];\n${unaryBodies[op]}`);
+}
+
+export function binary(op: BinaryOp, aShape: Shape, bShape: Shape, outShape: Shape): string {
+  return kernel(['a', 'b'], `${coords(outShape)}
+const x = a[${offset(broadcastStrides(aShape, outShape))}];
+const y = b[${offset(broadcastStrides(bShape, outShape))}];
+${binaryBodies[op]}`);
+}
+
+export function where(condShape: Shape, aShape: Shape, bShape: Shape, outShape: Shape): string {
+  return kernel(['cond', 'a', 'b'], `${coords(outShape)}
+if (cond[${offset(broadcastStrides(condShape, outShape))}] != 0) { return a[${offset(broadcastStrides(aShape, outShape))}]; }
+return b[${offset(broadcastStrides(bShape, outShape))}];`);
+}
+
+export function expand(xShape: Shape, outShape: Shape): string {
+  return kernel(['a'], `${coords(outShape)}\nreturn a[${offset(broadcastStrides(xShape, outShape))}];`);
+}
+
+/**
+ * Batched matmul, one output element per thread, the k loop unrolled by 4 (fewer loop tests and
+ * independent multiply-adds for the webasm and GL compilers). Transposition only changes strides.
+ */
+export function matmul(aShape: Shape, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): string {
+  const ro = outShape.length;
+  const m = outShape[ro - 2]!, n = outShape[ro - 1]!;
+  const k = transA ? aShape[aShape.length - 2]! : aShape[aShape.length - 1]!;
+  const batchShape = outShape.slice(0, -2);
+  const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * m * k);
+  const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * k * n);
+  const [aRow, aK] = transA ? [1, m] : [k, 1];
+  const [bK, bCol] = transB ? [1, k] : [n, 1];
+  const k4 = k - (k % 4);
+  const term = (j: string) => `a[ia + (${j}) * ${aK}] * b[ib + (${j}) * ${bK}]`;
+  return kernel(['a', 'b'], `${coords([...batchShape, m, n])}
+const ia = ${offset([...aBatch, aRow, 0])};
+const ib = ${offset([...bBatch, 0, bCol])};
+let acc = 0;
+for (let j = 0; j < ${k4}; j += 4) {
+  acc += ${term('j')} + ${term('j + 1')} + ${term('j + 2')} + ${term('j + 3')};
+}
+${Array.from({ length: k - k4 }, (_, t) => `acc += ${term(String(k4 + t))};`).join('\n')}
+return acc;`);
+}
+
+/** One thread per line along `axis`: `line` is the line's first element, `inner` its stride. */
+function lineStart(shape: Shape, axis: number): { len: number; inner: number; start: string } {
+  const [, len, inner] = splitAtAxis(shape, axis);
+  return { len, inner, start: `Math.floor((i + 0.5) / ${inner}) * ${len * inner} + i - Math.floor((i + 0.5) / ${inner}) * ${inner}` };
+}
+
+export function reduce(op: ReduceOp, shape: Shape, axis: number): string {
+  const { len, inner, start } = lineStart(shape, axis);
+  const combine = op === 'sum' ? 'acc += v;' : `if (v ${op === 'max' ? '>' : '<'} acc) { acc = v; }`;
+  return kernel(['a'], `const line = ${start};
+let acc = a[line];
+for (let j = 1; j < ${len}; j++) {
+  const v = a[line + j * ${inner}];
+  ${combine}
+}
+return acc;`);
+}
+
+/** Σ exp(x - max) along the line, given the line maxima; 0 for a line of -Infinity (max < -3e38). */
+export function sumExp(shape: Shape, axis: number): string {
+  const { len, inner, start } = lineStart(shape, axis);
+  return kernel(['a', 'mx'], `const line = ${start};
+const m = mx[i];
+if (m < -3.0e38) { return 0; }
+let acc = 0;
+for (let j = 0; j < ${len}; j++) {
+  acc += Math.exp(a[line + j * ${inner}] - m);
+}
+return acc;`);
+}
+
+/** softmax = exp(x - max) / Σ exp(x - max), the line's max and sum computed by earlier kernels. */
+export function softmax(shape: Shape, axis: number): string {
+  const [, len, inner] = splitAtAxis(shape, axis);
+  return kernel(['a', 'mx', 's'], `const o = Math.floor((i + 0.5) / ${len * inner});
+const line = o * ${inner} + i - Math.floor((i + 0.5) / ${inner}) * ${inner};
+return Math.exp(a[i] - mx[line]) / s[line];`);
+}
+
+/** log Σ exp = max + log(sum); a line of -Infinity gives -Infinity + log 0 = -Infinity. */
+export function logsumexp(): string {
+  return kernel(['mx', 's'], 'return mx[i] + Math.log(s[i]);');
+}
+
+export function transpose(xShape: Shape, perm: readonly number[]): string {
+  const inStrides = stridesOf(xShape);
+  return kernel(['a'], `${coords(perm.map((p) => xShape[p]!))}\nreturn a[${offset(perm.map((p) => inStrides[p]!))}];`);
+}
+
+export function slice(xShape: Shape, begin: readonly number[], size: readonly number[]): string {
+  const strides = stridesOf(xShape);
+  const start = begin.reduce((s, b, d) => s + b * strides[d]!, 0);
+  return kernel(['a'], `${coords(size)}\nreturn a[${offset(strides, start)}];`);
+}
+
+export function pad(xShape: Shape, begin: readonly number[], outShape: Shape): string {
+  const inside = xShape.map((d, k) => `c${k} >= ${begin[k]} && c${k} < ${begin[k]! + d}`);
+  const strides = stridesOf(xShape);
+  const start = -begin.reduce((s, b, d) => s + b * strides[d]!, 0);
+  return kernel(['a'], `${coords(outShape)}
+if (${inside.length > 0 ? inside.join(' && ') : 'true'}) { return a[${offset(strides, start)}]; }
+return 0;`);
+}
+
+/** One kernel for all parts: the coordinate along `axis` picks the part. */
+export function concat(shapes: readonly Shape[], axis: number): string {
+  const outShape = shapes[0]!.slice();
+  outShape[axis] = shapes.reduce((n, s) => n + s[axis]!, 0);
+  let at = 0;
+  const branches = shapes.map((s, p) => {
+    const strides = stridesOf(s);
+    const base = -at * strides[axis]!;
+    return `if (c${axis} < ${(at += s[axis]!)}) { return x${p}[${offset(strides, base)}]; }`;
+  });
+  return kernel(shapes.map((_, p) => `x${p}`), `${coords(outShape)}\n${branches.join('\n')}\nreturn 0;`);
+}
+
+/** index_select: out[o, j, r] = x[o, idx[j], r]. */
+export function gather(xShape: Shape, count: number, axis: number): string {
+  const [outer, len, inner] = splitAtAxis(xShape, axis);
+  return kernel(['a', 'idx'], `${coords([outer, count, inner])}\nreturn a[(c0 * ${len} + idx[c1]) * ${inner} + c2];`);
+}
+
+/** index_add, gather-style: each output element sums the src slices whose index names its row, in order of j. */
+export function indexAdd(xShape: Shape, count: number, axis: number): string {
+  const [outer, len, inner] = splitAtAxis(xShape, axis);
+  return kernel(['a', 'idx', 'src'], `${coords([outer, len, inner])}
+let acc = a[i];
+for (let j = 0; j < ${count}; j++) {
+  if (idx[j] == c1) { acc += src[(c0 * ${count} + j) * ${inner} + c2]; }
+}
+return acc;`);
+}
+
+/** take_along_axis: out[p] = x[p with coordinate `axis` replaced by idx[p]]. */
+export function takeAlongAxis(xShape: Shape, indexShape: Shape, axis: number): string {
+  const xStrides = stridesOf(xShape);
+  return kernel(['a', 'idx'], `${coords(indexShape)}\nreturn a[${offset(xStrides.map((s, d) => (d === axis ? 0 : s)))} + idx[i] * ${xStrides[axis]}];`);
+}
+
+/**
+ * scatter_add, gather-style: output q sums src[p] over the positions p along `axis` whose other
+ * coordinates are q's and whose index is q's coordinate, in row-major order of p.
+ */
+export function scatterAdd(xShape: Shape, indexShape: Shape, axis: number): string {
+  const iStrides = stridesOf(indexShape);
+  const inRange = indexShape.flatMap((d, k) => (k === axis || d === xShape[k] ? [] : [`c${k} < ${d}`]));
+  return kernel(['a', 'idx', 'src'], `${coords(xShape)}
+let acc = a[i];
+if (${inRange.length > 0 ? inRange.join(' && ') : 'true'}) {
+  const p0 = ${offset(iStrides.map((s, d) => (d === axis ? 0 : s)))};
+  for (let j = 0; j < ${indexShape[axis]}; j++) {
+    if (idx[p0 + j * ${iStrides[axis]}] == c${axis}) { acc += src[p0 + j * ${iStrides[axis]}]; }
+  }
+}
+return acc;`);
+}
+
+export function oneHot(depth: number): string {
+  return kernel(['idx'], `const row = Math.floor((i + 0.5) / ${depth});
+if (idx[row] == i - row * ${depth}) { return 1; }
+return 0;`);
+}
+
+
+/** float → int32 truncates toward zero, like the CPU cast (and PyTorch's .to(torch.int32)). */
+export function trunc(): string {
+  return kernel(['a'], 'const v = a[i];\nif (v < 0) { return -Math.floor(-v); }\nreturn Math.floor(v);');
+}
