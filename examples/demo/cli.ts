@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { experimentIds, type ExperimentId } from './experiments.js';
+import type { TrainSettings } from './train.js';
+
+export const usage = `Usage: pnpm demo [options]
+
+Trains small dense and Switch Transformer language models on a CPU and writes a report that
+checks the Switch Transformer's claims (see docs/guide.md).
+
+Options:
+  --quick              a smoke run: few steps, under a minute
+  --out DIR            where to write index.html, results.json and runs/*.csv (default reports/latest)
+  --seed N             seed of the data, the initialization and the batches (default 0)
+  --steps N            training steps per run (default 250, or 15 with --quick)
+  --experiments a,b    any of ${experimentIds.join(', ')} (default all)
+  --text FILE          train on your own UTF-8 text, character by character
+  --jobs N             runs trained at once, in separate processes (default 2)
+  --help               this text`;
+
+/** The data every run trains on: the built-in synthetic language or the user's text. */
+export type DataSpec = { kind: 'synthetic' } | { kind: 'text'; name: string; text: string };
+
+export interface Options {
+  out: string;
+  experiments: ExperimentId[];
+  settings: TrainSettings;
+  data: DataSpec;
+  jobs: number;
+  quick: boolean;
+}
+
+/** A mistake in the command line: main prints its message on one line and exits with code 2. */
+export class UsageError extends Error {}
+
+/** Where the user typed the command: pnpm runs a package's script in the package's folder but keeps the caller's in INIT_CWD. */
+const userPath = (p: string): string => resolve(process.env.INIT_CWD ?? process.cwd(), p);
+const defaultOut = fileURLToPath(new URL('../../reports/latest', import.meta.url));
+
+const model = { dModel: 32, numHeads: 2, numLayers: 2, dFF: 32, seqLen: 16 };
+
+function integer(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} must be an integer from ${min} to ${max}, got '${value}'`);
+  return n;
+}
+
+function readText(file: string): DataSpec {
+  let text: string;
+  try {
+    text = readFileSync(userPath(file), 'utf8');
+  } catch (e) {
+    throw new UsageError(`--text: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (text.trim() === '') throw new UsageError(`--text: ${file} is empty`);
+  return { kind: 'text', name: file, text };
+}
+
+/** Parses argv (without node and the script); returns null for --help. */
+export function parseOptions(argv: string[]): Options | null {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv, allowPositionals: false, strict: true,
+      options: {
+        quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, seed: { type: 'string' },
+        steps: { type: 'string' }, experiments: { type: 'string' }, text: { type: 'string' }, jobs: { type: 'string' },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+  if (values.help) return null;
+  const quick = values.quick ?? false;
+  const chosen = values.experiments === undefined ? [...experimentIds] : values.experiments.split(',').map((s) => s.trim());
+  const unknown = chosen.filter((id) => !(experimentIds as readonly string[]).includes(id));
+  if (unknown.length > 0 || chosen.length === 0) throw new UsageError(`--experiments: unknown '${unknown.join(',')}'; choose from ${experimentIds.join(', ')}`);
+  if (values.out === '') throw new UsageError('--out: needs a directory');
+  const settings: TrainSettings = {
+    model,
+    batchSize: quick ? 16 : 32,
+    steps: integer('steps', values.steps, quick ? 15 : 250, 1, 1_000_000),
+    lr: 0.02,
+    seed: integer('seed', values.seed, 0, 0, 2 ** 31 - 1),
+    evalBatches: quick ? 2 : 8,
+  };
+  return {
+    out: values.out === undefined ? defaultOut : userPath(values.out),
+    experiments: experimentIds.filter((id) => chosen.includes(id)),
+    settings,
+    data: values.text === undefined ? { kind: 'synthetic' } : readText(values.text),
+    jobs: integer('jobs', values.jobs, 2, 1, 16),
+    quick,
+  };
+}

@@ -1,0 +1,157 @@
+import { DenseFFN, SwitchLayer, type SwitchStats } from '@switch-ts/switch';
+import { Embedding, Linear, Module, RMSNorm, Rng, arange, noGrad, profile, tensor, type Tensor } from '@switch-ts/tensor';
+
+/** The feed-forward of the layers that are not switch layers, and of every layer of the dense twin. */
+export type FFNConfig =
+  | { kind: 'dense' }
+  | { kind: 'switch'; numExperts: number; topK: number; capacityFactor: number; balanceCoef: number };
+
+export interface ModelConfig {
+  vocabSize: number;
+  seqLen: number;
+  dModel: number;
+  numHeads: number;
+  numLayers: number;
+  /** Hidden width of the dense FFN and of each expert: equal, so per-token FLOPs match. */
+  dFF: number;
+  ffn: FFNConfig;
+  seed: number;
+}
+
+/**
+ * Causal multi-head self-attention: softmax(Q·Kᵀ/√d_head + M)·V with M = −1e9 above the diagonal,
+ * so that position s sees positions ≤ s only.
+ */
+class CausalSelfAttention extends Module {
+  readonly query: Linear;
+  readonly key: Linear;
+  readonly value: Linear;
+  readonly out: Linear;
+  private readonly mask: Tensor;
+
+  constructor(readonly dModel: number, readonly numHeads: number, seqLen: number, rng: Rng) {
+    super();
+    const linear = (): Linear => new Linear(dModel, dModel, { rng, bias: false });
+    this.query = this.module('query', linear());
+    this.key = this.module('key', linear());
+    this.value = this.module('value', linear());
+    this.out = this.module('out', linear());
+    const future = Array.from({ length: seqLen }, (_, i) => Array.from({ length: seqLen }, (_, j) => (j > i ? -1e9 : 0)));
+    this.mask = tensor(future);
+  }
+
+  forward(x: Tensor): Tensor {
+    const [B, S, d] = x.shape as [number, number, number];
+    const H = this.numHeads, dHead = d / H;
+    const heads = (t: Tensor): Tensor => t.reshape([B, S, H, dHead]).transpose([0, 2, 1, 3]);
+    const q = heads(this.query.forward(x)), k = heads(this.key.forward(x)), v = heads(this.value.forward(x));
+    const scores = q.matmul(k.transpose([0, 1, 3, 2])).mul(1 / Math.sqrt(dHead)).add(this.mask.slice([0, 0], [S, S]));
+    const mixed = scores.softmax(-1).matmul(v).transpose([0, 2, 1, 3]).reshape([B, S, d]);
+    return this.out.forward(mixed);
+  }
+}
+
+/** What a switch layer reports for one forward pass, plus each token's chosen experts. */
+export interface SwitchTrace {
+  stats: SwitchStats;
+  /** The router's choices before capacity, [B·S·k], highest probability first per token. */
+  choices: Int32Array;
+  topK: number;
+}
+
+/** A pre-norm Transformer block: x + attention(norm(x)), then x + ffn(norm(x)). */
+class Block extends Module {
+  readonly attentionNorm: RMSNorm;
+  readonly attention: CausalSelfAttention;
+  readonly ffnNorm: RMSNorm;
+  readonly ffn: DenseFFN | SwitchLayer;
+
+  constructor(config: ModelConfig, useSwitch: boolean, rng: Rng) {
+    super();
+    const { dModel, dFF, ffn } = config;
+    this.attentionNorm = this.module('attentionNorm', new RMSNorm(dModel));
+    this.attention = this.module('attention', new CausalSelfAttention(dModel, config.numHeads, config.seqLen, rng));
+    this.ffnNorm = this.module('ffnNorm', new RMSNorm(dModel));
+    const seed = rng.nextUint32();
+    this.ffn = this.module('ffn', useSwitch && ffn.kind === 'switch'
+      ? new SwitchLayer({ dModel, dFF, numExperts: ffn.numExperts, topK: ffn.topK, capacityFactor: ffn.capacityFactor, balanceCoef: ffn.balanceCoef, seed })
+      : new DenseFFN({ dModel, dFF, seed }));
+  }
+
+  forward(x: Tensor, trace: boolean): { y: Tensor; auxLoss: Tensor | null; trace: SwitchTrace | null; ffnFlops: number } {
+    const h = x.add(this.attention.forward(this.attentionNorm.forward(x)));
+    const normed = this.ffnNorm.forward(h);
+    const ffn = this.ffn;
+    let out!: { output: Tensor; auxLoss: Tensor | null; stats: SwitchStats | null };
+    // A nested profile adds to any enclosing one, so this only isolates the FFN's share.
+    const ffnFlops = profile(() => {
+      out = ffn instanceof SwitchLayer ? ffn.forward(normed.reshape([1, -1, normed.shape[2]!])) : { output: ffn.forward(normed), auxLoss: null, stats: null };
+    }).flops;
+    const y = h.add(out.output.reshape(h.shape));
+    if (!(ffn instanceof SwitchLayer) || !out.stats) return { y, auxLoss: null, trace: null, ffnFlops };
+    if (!trace) return { y, auxLoss: out.auxLoss, trace: null, ffnFlops };
+    // The layer reports tokens per expert after capacity; the router's own choices show collapse
+    // even when capacity hides it. Recomputed without gradient (pass trace = false to profile).
+    const topK = ffn.config.topK;
+    const choices = noGrad(() => ffn.router.forward(normed, { topK }).expertIndex.dataSync() as Int32Array);
+    return { y, auxLoss: out.auxLoss, trace: { stats: out.stats, choices, topK }, ffnFlops };
+  }
+}
+
+export interface ModelOutput {
+  /** [B·S, vocabSize] */
+  logits: Tensor;
+  /** Σ over switch layers of each layer's α·balance + z-loss term (Switch §2.2: one term per layer). */
+  auxLoss: Tensor | null;
+  traces: SwitchTrace[];
+  /** Profiled FLOPs of the FFNs in switch positions (blocks 1, 3, …): switch layers, or the dense twin's FFNs there. */
+  switchFlops: number;
+}
+
+/**
+ * A decoder-only language model: token + position embeddings, pre-norm blocks of causal
+ * attention and FFN, a final RMSNorm and an output projection. With `ffn.kind === 'switch'` the
+ * FFN of every other block (blocks 1, 3, …, the Switch paper's placement) is a SwitchLayer; the
+ * dense twin has a DenseFFN of the same width there, hence the same FLOPs per token.
+ */
+export class LanguageModel extends Module {
+  readonly tokenEmbedding: Embedding;
+  readonly positionEmbedding: Embedding;
+  readonly blocks: Block[];
+  readonly finalNorm: RMSNorm;
+  readonly head: Linear;
+
+  constructor(readonly config: ModelConfig) {
+    super();
+    const { vocabSize, seqLen, dModel, numHeads, numLayers, seed } = config;
+    if (!(dModel % numHeads === 0)) throw new Error(`LanguageModel: dModel ${dModel} is not a multiple of numHeads ${numHeads}`);
+    const rng = new Rng(seed);
+    this.tokenEmbedding = this.module('tokenEmbedding', new Embedding(vocabSize, dModel, { rng }));
+    this.positionEmbedding = this.module('positionEmbedding', new Embedding(seqLen, dModel, { rng, initScale: 0.1 }));
+    this.blocks = this.module('blocks', Array.from({ length: numLayers }, (_, i) => new Block(config, i % 2 === 1, rng)));
+    this.finalNorm = this.module('finalNorm', new RMSNorm(dModel));
+    this.head = this.module('head', new Linear(dModel, vocabSize, { rng, bias: false }));
+  }
+
+  /** tokens: int32 [B, S] with S ≤ seqLen; `trace` also returns each switch layer's choices. */
+  forward(tokens: Tensor, opts: { trace?: boolean } = {}): ModelOutput {
+    const [B, S] = tokens.shape as [number, number];
+    let x = this.tokenEmbedding.forward(tokens).add(this.positionEmbedding.forward(arange(0, S)));
+    let auxLoss: Tensor | null = null;
+    const traces: SwitchTrace[] = [];
+    let switchFlops = 0;
+    for (const [i, block] of this.blocks.entries()) {
+      const out = block.forward(x, opts.trace ?? true);
+      x = out.y;
+      if (i % 2 === 1) switchFlops += out.ffnFlops;
+      if (out.auxLoss) auxLoss = auxLoss ? auxLoss.add(out.auxLoss) : out.auxLoss;
+      if (out.trace) traces.push(out.trace);
+    }
+    const logits = this.head.forward(this.finalNorm.forward(x)).reshape([B * S, this.config.vocabSize]);
+    return { logits, auxLoss, traces, switchFlops };
+  }
+
+  parameterCount(): number {
+    return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+}

@@ -1,0 +1,174 @@
+import { Adam, Rng, clipGradNorm, crossEntropy, noGrad, profile, tidy } from '@switch-ts/tensor';
+import type { Corpus } from './data.js';
+import { LanguageModel, type FFNConfig, type SwitchTrace } from './model.js';
+
+export interface ModelSize {
+  dModel: number;
+  numHeads: number;
+  numLayers: number;
+  dFF: number;
+  seqLen: number;
+}
+
+export interface TrainSettings {
+  model: ModelSize;
+  batchSize: number;
+  steps: number;
+  /** Peak learning rate of Adam, reached after a linear warmup over the first tenth of the steps. */
+  lr: number;
+  seed: number;
+  evalBatches: number;
+}
+
+/** One model to train: a name and its feed-forward (dense, or switch with its settings). */
+export interface RunSpec {
+  name: string;
+  ffn: FFNConfig;
+}
+
+/** One row of a run's CSV: the state after `step` training steps. */
+export interface HistoryRow {
+  step: number;
+  tokens: number;
+  seconds: number;
+  /** Training FLOPs so far (forward, backward and optimizer), from one profiled step. */
+  flops: number;
+  /** Cross-entropy of this step's batch (without the aux loss). */
+  loss: number;
+  auxLoss: number;
+  droppedFraction: number;
+  routerEntropy: number;
+  /** Router choices per expert in this step, before capacity, summed over switch layers. */
+  choices: number[];
+}
+
+export interface TrainedRun {
+  spec: RunSpec;
+  params: number;
+  flopsPerToken: number;
+  switchFlopsPerToken: number;
+  finalLoss: number;
+  tokensPerSecond: number;
+  droppedFraction: number;
+  tokensPerExpert: number[];
+  wallSeconds: number;
+  history: HistoryRow[];
+  /** [group][expert]: top-1 router choices of each token group over the last quarter of training. */
+  specialization: number[][];
+  groupNames: readonly string[];
+}
+
+export interface Progress {
+  step: number;
+  steps: number;
+  loss: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+}
+
+const numExperts = (ffn: FFNConfig): number => (ffn.kind === 'switch' ? ffn.numExperts : 1);
+
+/** Sums each step's router choices per expert over the switch layers (k choices per token). */
+function choicesPerExpert(traces: SwitchTrace[], experts: number, tokens: number): number[] {
+  if (traces.length === 0) return [tokens];
+  const counts = new Array<number>(experts).fill(0);
+  for (const t of traces) for (const e of t.choices) counts[e]!++;
+  return counts;
+}
+
+function addSpecialization(matrix: number[][], traces: SwitchTrace[], groups: Int32Array): void {
+  for (const t of traces) {
+    groups.forEach((g, token) => { matrix[g]![t.choices[token * t.topK]!]!++; });
+  }
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+
+/**
+ * Trains one model on `corpus` with Adam (linear warmup, then constant), gradient clipping at 1,
+ * and loss = cross-entropy + Σ_layers aux loss. Every run of a demo sees the same batches in the
+ * same order and starts from the same seed. `tick` is awaited between steps, so that the caller
+ * can report progress and an interrupt can land.
+ */
+export async function train(
+  spec: RunSpec, corpus: Corpus, settings: TrainSettings, tick: (p: Progress) => Promise<void> | void,
+): Promise<TrainedRun> {
+  const { model: size, batchSize, steps, lr, seed } = settings;
+  const E = numExperts(spec.ffn);
+  const model = new LanguageModel({ ...size, vocabSize: corpus.vocabSize, ffn: spec.ffn, seed });
+  const optimizer = new Adam(model.parameters(), { lr });
+  const dataRng = new Rng(seed + 1);
+  const tokensPerStep = batchSize * size.seqLen;
+  const warmup = Math.max(1, Math.floor(steps / 10));
+  const tail = Math.max(1, Math.floor(steps / 4));
+  const specialization = corpus.groupNames.map(() => new Array<number>(E).fill(0));
+  const history: HistoryRow[] = [];
+  let flopsPerStep = 0, trainingSeconds = 0;
+
+  for (let step = 1; step <= steps; step++) {
+    const batch = corpus.batch(batchSize, size.seqLen, dataRng);
+    optimizer.lr = lr * Math.min(1, step / warmup);
+    const started = performance.now();
+    let row!: HistoryRow;
+    const stepProfile = profile(() => tidy(() => {
+      optimizer.zeroGrad();
+      const { logits, auxLoss, traces } = model.forward(batch.inputs);
+      const ce = crossEntropy(logits, batch.targets);
+      const loss = auxLoss ? ce.add(auxLoss) : ce;
+      loss.backward();
+      clipGradNorm(model.parameters(), 1);
+      optimizer.step();
+      if (step > steps - tail) addSpecialization(specialization, traces, batch.groups);
+      const stats = traces.map((t) => t.stats);
+      row = {
+        step, tokens: step * tokensPerStep, seconds: 0, flops: 0, loss: ce.item(), auxLoss: auxLoss?.item() ?? 0,
+        droppedFraction: mean(stats.map((s) => s.droppedFraction)), routerEntropy: mean(stats.map((s) => s.routerEntropy)),
+        choices: choicesPerExpert(traces, E, tokensPerStep),
+      };
+    }));
+    trainingSeconds += (performance.now() - started) / 1000;
+    batch.inputs.dispose();
+    batch.targets.dispose();
+    if (step === 1) flopsPerStep = stepProfile.flops;
+    row.seconds = trainingSeconds;
+    row.flops = step * flopsPerStep;
+    history.push(row);
+    await tick({ step, steps, loss: row.loss, tokensPerSecond: row.tokens / trainingSeconds, elapsedSeconds: trainingSeconds });
+  }
+
+  const evaluation = evaluate(model, corpus, settings);
+  const last = history.slice(-tail);
+  return {
+    spec, params: model.parameterCount(), ...evaluation,
+    tokensPerSecond: (steps * tokensPerStep) / trainingSeconds,
+    droppedFraction: mean(last.map((r) => r.droppedFraction)),
+    tokensPerExpert: last.reduce((sum, r) => sum.map((n, e) => n + r.choices[e]!), new Array<number>(E).fill(0)),
+    wallSeconds: trainingSeconds, history, specialization, groupNames: corpus.groupNames,
+  };
+}
+
+/**
+ * Held-out cross-entropy over fixed batches (the same for every run), in training mode so that
+ * each model is measured at the capacity factor it trained with, and the profiled forward FLOPs
+ * per token of the whole model and of the layers in switch positions alone.
+ */
+function evaluate(model: LanguageModel, corpus: Corpus, settings: TrainSettings): { finalLoss: number; flopsPerToken: number; switchFlopsPerToken: number } {
+  const rng = new Rng(settings.seed + 2);
+  const losses: number[] = [];
+  let flops = 0, switchFlops = 0, tokens = 0;
+  noGrad(() => {
+    for (let i = 0; i < settings.evalBatches; i++) {
+      const batch = corpus.batch(settings.batchSize, settings.model.seqLen, rng, true);
+      tidy(() => {
+        let out!: ReturnType<LanguageModel['forward']>;
+        flops += profile(() => { out = model.forward(batch.inputs, { trace: false }); }).flops;
+        switchFlops += out.switchFlops;
+        tokens += batch.groups.length;
+        losses.push(crossEntropy(out.logits, batch.targets).item());
+      });
+      batch.inputs.dispose();
+      batch.targets.dispose();
+    }
+  });
+  return { finalLoss: mean(losses), flopsPerToken: flops / tokens, switchFlopsPerToken: switchFlops / tokens };
+}

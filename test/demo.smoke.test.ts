@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/** `pnpm demo`, run the way the README runs it: through tsx, from the repository root. */
+function demo(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('npx', ['tsx', '--conditions=development', 'examples/demo/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const runFields = ['name', 'experiment', 'numExperts', 'topK', 'capacityFactor', 'balanceCoef', 'params', 'flopsPerToken', 'finalLoss', 'tokensPerSecond', 'droppedFraction', 'tokensPerExpert', 'wallSeconds'];
+const tmp = mkdtempSync(join(tmpdir(), 'switch-demo-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('pnpm demo --quick', () => {
+  const out = join(tmp, 'report');
+  let run: ReturnType<typeof demo>;
+  let seconds = 0;
+
+  it('finishes within 60 s with exit code 0', () => {
+    const started = performance.now();
+    run = demo('--quick', '--out', out);
+    seconds = (performance.now() - started) / 1000;
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(seconds).toBeLessThan(60);
+  }, 120_000);
+
+  it('writes a self-contained index.html with inline SVG charts for every experiment', () => {
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/<script|<link |src="http/);
+    for (const id of ['scaling', 'topk', 'balance', 'capacity', 'specialization']) expect(html).toContain(`<section id="${id}">`);
+  });
+
+  it('writes results.json with the issue\'s fields and finite losses for every run, and a CSV per run', () => {
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.version).toBe(1);
+    expect(results.machine).toBeTypeOf('object');
+    expect(new Set(results.runs.map((r: { experiment: string }) => r.experiment))).toEqual(new Set(['scaling', 'topk', 'balance', 'capacity', 'specialization']));
+    for (const r of results.runs) {
+      expect(Object.keys(r).sort()).toEqual([...runFields].sort());
+      expect(Number.isFinite(r.finalLoss)).toBe(true);
+      expect(r.tokensPerExpert).toHaveLength(r.numExperts);
+      expect(existsSync(join(out, 'runs', `${r.name}.csv`))).toBe(true);
+      const losses = readFileSync(join(out, 'runs', `${r.name}.csv`), 'utf8').trim().split('\n').slice(1).map((line) => Number(line.split(',')[4]));
+      expect(losses.every(Number.isFinite)).toBe(true);
+    }
+    const dense = results.runs.find((r: { name: string }) => r.name === 'dense');
+    expect(dense).toMatchObject({ experiment: 'scaling', numExperts: 1 });
+  });
+});
+
+describe('pnpm demo: command-line errors are one line and exit code 2', () => {
+  const cases: [string, string[]][] = [
+    ['an unknown flag', ['--frobnicate']],
+    ['an unknown experiment', ['--experiments', 'scaling,nope']],
+    ['a non-integer step count', ['--steps', '1.5']],
+    ['zero steps', ['--steps', '0']],
+    ['an unreadable text file', ['--text', join(tmp, 'missing.txt')]],
+    ['an empty text', ['--text', join(tmp, 'empty.txt')]],
+    ['a text too short for the model', ['--text', join(tmp, 'short.txt')]],
+  ];
+  writeFileSync(join(tmp, 'empty.txt'), '  \n');
+  writeFileSync(join(tmp, 'short.txt'), 'too short');
+  it.each(cases)('%s', (_name, args) => {
+    const r = demo(...args, '--out', join(tmp, 'never'));
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^demo: /);
+    expect(existsSync(join(tmp, 'never'))).toBe(false);
+  });
+
+  it('--help prints the usage and exits 0', () => {
+    const r = demo('--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('--experiments');
+  });
+});
