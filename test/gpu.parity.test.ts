@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '@switch-ts/tensor';
+import { SwitchLayer } from '@switch-ts/switch';
 import { Linear, Module, Rng, SGD, Adam, crossEntropy, getBackend, memory, setBackend, tensor, tidy, type GpuMode, type Tensor } from '@switch-ts/tensor';
 import { backend } from '../packages/tensor/src/engine.js';
 import type { GpuBackend } from '../packages/tensor/src/backend/gpu/index.js';
@@ -9,8 +10,9 @@ import { headlessGlProblem, normwise, requireHeadlessGl, runnableModes, TOLERANC
 
 /**
  * The gpu backend against the CPU backend: every kernel on random shapes (fast-check), an MLP
- * training step, the kernel cache, device memory, and the errors, in every gpu.js mode that runs
- * here. Few runs per property: each new shape compiles a kernel, slow under a software rasterizer.
+ * training step, a SwitchLayer forward and backward, the kernel cache, device memory, the errors
+ * and gpu.js's async contract, in every gpu.js mode that runs here. Few runs per property: each
+ * new shape compiles a kernel, slow under a software rasterizer.
  */
 
 afterAll(() => setBackend('cpu'));
@@ -20,13 +22,13 @@ function use(mode: GpuMode | 'cpu-backend'): void {
   else setBackend('gpu', { mode });
 }
 
-/** Runs `build` on the CPU backend and on the gpu backend in `mode`; returns both outputs' values. */
-function onBoth(mode: GpuMode, build: () => Tensor | Tensor[]): [Float64Array, Float64Array] {
-  const values = (m: GpuMode | 'cpu-backend'): Float64Array => {
+/** Runs `build` on the CPU backend and on the gpu backend in `mode`; returns both runs' output values, per output. */
+function onBoth(mode: GpuMode, build: () => Tensor | Tensor[]): [number[][], number[][]] {
+  const values = (m: GpuMode | 'cpu-backend'): number[][] => {
     use(m);
     return tidy(() => {
       const out = build();
-      return Float64Array.from((Array.isArray(out) ? out : [out]).flatMap((t) => Array.from(t.dataSync())));
+      return (Array.isArray(out) ? out : [out]).map((t) => Array.from(t.dataSync()));
     });
   };
   const want = values('cpu-backend');
@@ -35,9 +37,25 @@ function onBoth(mode: GpuMode, build: () => Tensor | Tensor[]): [Float64Array, F
   return [want, got];
 }
 
+function expectClose(want: number[], got: number[], what = ''): void {
+  expect(normwise(want, got), `${what} want ${want.slice(0, 6)}…, got ${got.slice(0, 6)}…`).toBeLessThan(TOLERANCE);
+}
+
+/** Normwise parity of all of `build`'s outputs taken together. */
 function expectParity(mode: GpuMode, build: () => Tensor | Tensor[]): void {
   const [want, got] = onBoth(mode, build);
-  expect(normwise(want, got), `want ${Array.from(want.slice(0, 6))}…, got ${Array.from(got.slice(0, 6))}…`).toBeLessThan(TOLERANCE);
+  expectClose(want.flat(), got.flat());
+}
+
+/** Normwise parity of each of `build`'s named outputs on its own. */
+function expectEachParity(mode: GpuMode, build: () => [string, Tensor][]): void {
+  let names: string[] = [];
+  const [want, got] = onBoth(mode, () => {
+    const named = build();
+    names = named.map(([name]) => name);
+    return named.map(([, t]) => t);
+  });
+  want.forEach((w, i) => expectClose(w, got[i]!, `${names[i]}:`));
 }
 
 const t = (d: A.Data): Tensor => tensor(d.data, { shape: d.shape });
@@ -65,6 +83,13 @@ function trainStep(model: MLP, opt: T.Optimizer, x: Tensor, y: Tensor): Tensor {
   opt.step();
   return loss;
 }
+
+/** A small SwitchLayer case: sizes, top-k, capacity factor and a seed for the weights and the input. */
+const switchCases = fc.record({
+  groups: fc.integer({ min: 1, max: 2 }), S: fc.integer({ min: 2, max: 8 }), dModel: fc.integer({ min: 2, max: 6 }),
+  dFF: fc.integer({ min: 2, max: 8 }), E: fc.integer({ min: 2, max: 4 }), kPick: fc.nat(),
+  capacityFactor: fc.constantFrom(1, 1.25, 2), seed: fc.nat(1000),
+}).map(({ kPick, ...c }) => ({ ...c, topK: 1 + (kPick % 2) }));
 
 const modesUnderTest: GpuMode[] = runnableModes;
 
@@ -164,6 +189,22 @@ for (const mode of modesUnderTest) {
       });
     });
 
+    it('a SwitchLayer forward and backward: output, auxLoss and every parameter gradient', () => {
+      fc.assert(fc.property(switchCases, (c) => {
+        expectEachParity(mode, () => {
+          const layer = new SwitchLayer({ dModel: c.dModel, dFF: c.dFF, numExperts: c.E, topK: c.topK, capacityFactor: c.capacityFactor, seed: c.seed });
+          const rng = new Rng(c.seed + 1);
+          const values = (n: number) => Array.from({ length: n }, () => rng.normal());
+          const x = tensor(values(c.groups * c.S * c.dModel), { shape: [c.groups, c.S, c.dModel] });
+          x.requiresGrad = true;
+          const { output, auxLoss } = layer.forward(x);
+          output.mul(tensor(values(output.size), { shape: output.shape })).sum().add(auxLoss).backward();
+          const grads = Array.from(layer.namedParameters(), ([name, p]): [string, Tensor] => [`${name}.grad`, p.grad!]);
+          return [['output', output], ['auxLoss', auxLoss], ['x.grad', x.grad!], ...grads];
+        });
+      }), { numRuns: mode === 'headlessgl' ? 2 : 4, seed: 42 });
+    });
+
     it('a second identical training step compiles no new kernel', () => {
       setBackend('gpu', { mode });
       const b = backend() as GpuBackend;
@@ -213,6 +254,30 @@ for (const mode of modesUnderTest) {
       const want = messages('cpu-backend');
       expect(want.every((w) => w !== 'no error')).toBe(true);
       expect(messages(mode)).toEqual(want);
+      setBackend('cpu');
+    });
+
+    it("under gpu.js's async contract the kernels run as promises and await x.data() waits for them", async () => {
+      const rng = new Rng(9);
+      const xs = Array.from({ length: 64 * 64 }, () => rng.normal()), ys = Array.from({ length: 64 }, (_, i) => i % 3);
+      const run = () => {
+        const model = new MLP(64, 64, 3, 2);
+        const opt = new Adam(model.parameters(), { lr: 0.01 });
+        const x = tensor(xs, { shape: [64, 64] }), y = tensor(ys, { dtype: 'int32' });
+        // 64×64 outputs are 4,096 cells: webasm runs them on its worker threads.
+        const losses = [T.matmul(x, x), trainStep(model, opt, x, y), trainStep(model, opt, x, y)];
+        return [...losses, ...model.parameters().flatMap((p) => [p, p.grad!])];
+      };
+      setBackend('cpu');
+      const want = tidy(() => run().map((r) => Array.from(r.dataSync())));
+      setBackend('gpu', { mode, async: true });
+      const out = run();
+      expect(() => out[0]!.dataSync()).toThrow(/has not run yet; read it with await x\.data\(\)/);
+      const got: number[][] = [];
+      for (const r of out) got.push(Array.from(await r.data()));
+      want.forEach((w, i) => expectClose(w, got[i]!, `output ${i}:`));
+      expect(out[0]!.dataSync()).toBe(await out[0]!.data()); // read back once, then cached
+      out.forEach((r) => r.dispose());
       setBackend('cpu');
     });
 

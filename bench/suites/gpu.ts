@@ -7,15 +7,17 @@ import { assertClose, type Case, type Suite } from '../harness.js';
 
 /**
  * The gpu.js backend in each mode that runs here beside the CPU backend: matmul 256²/512²/1024²,
- * softmax [1024,1024] and an SGD step of a 784→128→10 MLP (batch 64). Every call reads its result
- * back (a GL kernel is only done once its texture is read). The first call of a case compiles its
- * kernels; it is timed apart and reported on stderr and in the case name, the steady state by
- * tinybench. Set BENCH_GPU_MODES=cpu,webasm to pick modes (headlessgl needs xvfb-run).
+ * softmax [1024,1024] and an SGD step of a 784→128→10 MLP (batch 64); webasm also under gpu.js's
+ * async contract (`webasm-async`, worker threads). Every call reads its result back with
+ * `await x.data()` (a GL kernel is only done once its texture is read). The first call of a case
+ * compiles its kernels; it is timed apart and reported on stderr and in the case name, the steady
+ * state by tinybench. Set BENCH_GPU_MODES=cpu,webasm,webasm-async to pick (headlessgl needs xvfb-run).
  */
-type Impl = 'cpu-backend' | GpuMode;
+type Impl = 'cpu-backend' | GpuMode | 'webasm-async';
 
 function use(impl: Impl): void {
   if (impl === 'cpu-backend') setBackend('cpu');
+  else if (impl === 'webasm-async') setBackend('gpu', { mode: 'webasm', strict: true, async: true });
   else setBackend('gpu', { mode: impl, strict: true });
 }
 
@@ -30,14 +32,25 @@ function runnable(mode: GpuMode): boolean {
   }
 }
 
-const wanted = process.env.BENCH_GPU_MODES?.split(',') ?? ['headlessgl', 'webasm', 'cpu'];
-const modes = GPU_MODES.filter((m) => wanted.includes(m) && runnable(m));
+const wanted = process.env.BENCH_GPU_MODES?.split(',') ?? ['headlessgl', 'webasm', 'webasm-async', 'cpu'];
+const modes: Impl[] = [...GPU_MODES.filter((m) => wanted.includes(m) && runnable(m)),
+  ...(wanted.includes('webasm-async') && runnable('webasm') ? ['webasm-async' as const] : [])];
 
 interface Workload {
   name: string;
   flops?: number;
   /** Builds inputs on the active backend; returns the timed call (its result read back). */
-  make(): () => ArrayLike<number>;
+  make(): () => Promise<ArrayLike<number>>;
+}
+
+/** The values of `build()`'s tensor, read back asynchronously; every other tensor it makes is freed. */
+async function readBack(build: () => Tensor): Promise<ArrayLike<number>> {
+  const out = tidy(build);
+  try {
+    return (await out.data()).slice();
+  } finally {
+    out.dispose();
+  }
 }
 
 function matmulWorkload(n: number): Workload {
@@ -47,7 +60,7 @@ function matmulWorkload(n: number): Workload {
     make() {
       const rng = new Rng(1);
       const a = randn([n, n], rng), b = randn([n, n], rng);
-      return () => tidy(() => matmul(a, b).dataSync().slice());
+      return () => readBack(() => matmul(a, b));
     },
   };
 }
@@ -56,7 +69,7 @@ const softmaxWorkload: Workload = {
   name: 'softmax [1024,1024] axis -1',
   make() {
     const x = randn([1024, 1024], new Rng(3), { std: 30 });
-    return () => tidy(() => softmax(x, -1).dataSync().slice());
+    return () => readBack(() => softmax(x, -1));
   },
 };
 
@@ -73,7 +86,7 @@ const mlpWorkload: Workload = {
     };
     const params: Tensor[] = [param([784, 128], 0.05), param([128], 0), param([128, 10], 0.1), param([10], 0)];
     const [w1, b1, w2, b2] = params as [Tensor, Tensor, Tensor, Tensor];
-    return () => tidy(() => {
+    return () => readBack(() => {
       const loss = crossEntropy(add(matmul(relu(add(matmul(x, w1), b1)), w2), b2), labels);
       loss.backward();
       noGrad(() => {
@@ -82,14 +95,14 @@ const mlpWorkload: Workload = {
           p.zeroGrad();
         }
       });
-      return [loss.item()];
+      return loss;
     });
   },
 };
 
-function timeOnce(f: () => unknown): number {
+async function timeOnce(f: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
-  f();
+  await f();
   return performance.now() - t0;
 }
 
@@ -100,19 +113,19 @@ export const gpuSuite: Suite = {
     const cases: Case[] = [];
     for (const w of [matmulWorkload(256), matmulWorkload(512), matmulWorkload(1024), softmaxWorkload, mlpWorkload]) {
       use('cpu-backend');
-      const want = w.make()();
+      const want = await w.make()();
       for (const impl of ['cpu-backend', ...modes] as Impl[]) {
         use(impl);
         const call = w.make();
         let got: ArrayLike<number> = [];
-        const firstMs = timeOnce(() => { got = call(); });
-        const secondMs = timeOnce(call);
+        const firstMs = await timeOnce(async () => { got = await call(); });
+        const secondMs = await timeOnce(call);
         assertClose(`${w.name} on ${impl}`, got, want, 1e-4);
         process.stderr.write(`  ${w.name} [${impl}]: first call ${firstMs.toFixed(1)} ms, second ${secondMs.toFixed(1)} ms (${(firstMs / secondMs).toFixed(1)}x)\n`);
         cases.push({
           name: `${w.name} [${impl === 'cpu-backend' ? 'cpu backend' : `gpu:${impl}`}] first call ${firstMs.toFixed(0)} ms`,
           ...(w.flops ? { flops: w.flops } : {}),
-          run: { 'switch-ts': () => { use(impl); call(); } },
+          run: { 'switch-ts': async () => { use(impl); await call(); } },
         });
       }
     }

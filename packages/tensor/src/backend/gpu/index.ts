@@ -1,8 +1,9 @@
 import { allocArray, type DType, type TypedArray } from '../../dtype.js';
 import { sizeOf, type Shape } from '../../shape.js';
+import type { IKernelRunShortcut } from 'gpu.js';
 import type { Backend, BinaryOp, DataHandle, KernelInput, ReduceOp, UnaryOp } from '../backend.js';
 import { CpuBackend } from '../cpu/index.js';
-import { KernelCache, type DeviceArray, type KernelArg } from './kernels.js';
+import { KernelCache, type Device, type DeviceArray, type KernelArg } from './kernels.js';
 import { resolveMode, type GpuMode, type GpuOptions } from './modes.js';
 import * as src from './sources.js';
 
@@ -12,23 +13,45 @@ export { GPU_MODES, type GpuMode, type GpuOptions } from './modes.js';
  * A tensor's data on the gpu backend. float32 and int32 live on the device as float32 (gpu.js
  * computes in single precision; integers are exact below 2^24); float64 and empty tensors stay on
  * the host and every kernel touching them runs on the CPU path. `host` caches a readback.
+ * Under the async contract `device` is a promise until the kernel that makes it has run.
  */
 class GpuHandle {
   constructor(
     readonly dtype: DType,
     readonly length: number,
-    public device: DeviceArray | null,
+    public device: Device | null,
     public host: TypedArray | null,
   ) {}
 }
 
 const onDevice = (dtype: DType, length: number): boolean => dtype !== 'float64' && length > 0;
 const isTexture = (d: DeviceArray): d is Exclude<DeviceArray, Float32Array> => !(d instanceof Float32Array);
+const isPending = (d: Device): d is Promise<DeviceArray> => d instanceof Promise;
+/** `f` applied to a device array, now or, for a pending one, once it is there. */
+const mapDevice = <T>(d: Device, f: (d: DeviceArray) => T): T | Promise<T> => (isPending(d) ? d.then(f) : f(d));
+
+/**
+ * The flat Float32Array behind an Array(n)-returning webasm kernel's result. gpu.js copies the
+ * output region into one fresh Float32Array and hands back nested rows of `subarray` views of it
+ * (web-assembly/kernel.js `_shapeOutput`), so the first view's buffer is the whole result.
+ */
+function packedOf(out: DeviceArray, length: number): Float32Array {
+  let first: unknown = out;
+  while (!(first instanceof Float32Array)) first = (first as ArrayLike<unknown>)[0];
+  if (first.byteOffset !== 0 || first.buffer.byteLength !== length * 4) {
+    throw new Error('gpu backend: unexpected layout of a webasm Array(4) kernel result');
+  }
+  return new Float32Array(first.buffer);
+}
 
 /**
  * The gpu.js backend: every kernel of the Backend interface as a gpu.js kernel, results kept on
- * the device between kernels, read back only by `read`. The CPU path (cpu/) serves float64,
- * empty tensors, argmax/argmin, topk and integer division; see the package README.
+ * the device between kernels, read back only by `read` (or `readAsync`). The CPU path (cpu/)
+ * serves float64, empty tensors, argmax/argmin, topk and integer division; see the package README.
+ *
+ * With `async`, every kernel runs under gpu.js's async contract and returns a promise; a kernel
+ * whose inputs are pending is called once they settle, so the ops above never wait. Only
+ * `readAsync` waits for the device; a synchronous read of a pending tensor is an error.
  */
 export class GpuBackend implements Backend {
   readonly name = 'gpu';
@@ -36,9 +59,11 @@ export class GpuBackend implements Backend {
   private readonly cpu = new CpuBackend();
   /** Device arrays (textures on GL) allocated and not yet freed. */
   liveDeviceArrays = 0;
+  /** Under the async contract: settles once every kernel call made so far has run (or failed). */
+  private queued: Promise<unknown> = Promise.resolve();
 
-  constructor(mode: GpuMode) {
-    this.cache = new KernelCache(mode);
+  constructor(mode: GpuMode, async = false) {
+    this.cache = new KernelCache(mode, async);
   }
 
   /** The gpu.js mode the kernels run in, read from a compiled kernel. */
@@ -48,6 +73,10 @@ export class GpuBackend implements Backend {
   /** Kernels compiled so far; a cached kernel is never compiled twice. */
   get compiles(): number {
     return this.cache.compiles;
+  }
+  /** Whether kernels run under gpu.js's async contract. */
+  get async(): boolean {
+    return this.cache.async;
   }
 
   upload(values: TypedArray, dtype: DType): DataHandle {
@@ -60,14 +89,20 @@ export class GpuBackend implements Backend {
     const h = this.own(handle);
     if (h.host) return h.host;
     const d = h.device!;
-    const values = (isTexture(d) ? d.toArray() : d) as Float32Array;
-    h.host = dtype === 'float32' ? values : Int32Array.from(values);
-    return h.host;
+    if (isPending(d)) {
+      throw new Error("gpu backend (async): this tensor's kernel has not run yet; read it with await x.data() or await x.array()");
+    }
+    return this.keepHost(h, d, dtype);
   }
 
   /** The asynchronous readback behind `await x.data()`: the one place that awaits the device. */
   async readAsync(handle: DataHandle, dtype: DType): Promise<TypedArray> {
-    return this.read(handle, dtype);
+    const h = this.own(handle);
+    if (h.host) return h.host;
+    const d = await h.device!;
+    // A texture's readback is synchronous in gpu.js 2.x; under the async contract the kernel
+    // call itself is what the promise waited for.
+    return h.host ?? this.keepHost(h, d, dtype);
   }
 
   write(handle: DataHandle, values: TypedArray): void {
@@ -110,7 +145,7 @@ export class GpuBackend implements Backend {
     const n = sizeOf(shape);
     if (!onDevice(dtype, n)) return new GpuHandle(dtype, n, null, allocArray(dtype, n).fill(value));
     const k = this.cache.get('fill', src.fill, n, { value: 'Float' });
-    return this.wrap(dtype, n, k(value));
+    return this.wrap(dtype, n, this.call(k, [], [value]));
   }
 
   cast(x: KernelInput, dtype: DType): DataHandle {
@@ -150,7 +185,22 @@ export class GpuBackend implements Backend {
     if (!this.runsOnDevice([a, b], a.dtype, outShape)) {
       return this.onCpu(a.dtype, [a, b], ([ha, hb]) => this.cpu.matmul(ha!, hb!, transA, transB, outShape));
     }
+    if (this.mode === 'webasm') return this.matmulTiled(a, b, transA, transB, outShape);
     return this.run(`matmul:${a.shape}:${b.shape}:${transA}:${transB}`, () => src.matmul(a.shape, b.shape, transA, transB, outShape), outShape, [a, b]);
+  }
+
+  /** webasm's matmul: the 4×4 register-tile kernel, then its packed output unpacked to row-major. */
+  private matmulTiled(a: KernelInput, b: KernelInput, transA: boolean, transB: boolean, outShape: Shape): DataHandle {
+    const m = outShape[outShape.length - 2]!, n = outShape[outShape.length - 1]!;
+    const batch = sizeOf(outShape.slice(0, -2));
+    const groups = Math.ceil(m / src.TILE_ROWS);
+    const tiled = this.cache.get(`matmulTiled:${a.shape}:${b.shape}:${transA}:${transB}`,
+      () => src.matmulTiled(a.shape, b.shape, transA, transB, outShape), [n, groups, batch]);
+    const out = this.call(tiled, [this.own(a.handle).device!, this.own(b.handle).device!]);
+    // The packed array is a plain host array on webasm, not a tracked device array.
+    const packed = mapDevice(out, (d) => packedOf(d, n * groups * batch * src.TILE_ROWS));
+    const unpack = this.cache.get(`unpackRows:${batch}:${m}:${n}`, () => src.unpackRows(batch, m, n), batch * m * n);
+    return this.wrap(a.dtype, batch * m * n, this.call(unpack, [packed]));
   }
 
   reduce(op: ReduceOp, x: KernelInput, axis: number): DataHandle {
@@ -243,6 +293,13 @@ export class GpuBackend implements Backend {
 
   // ---------- internals ----------
 
+  /** Reads `d` back into `h.host`, in `dtype`. */
+  private keepHost(h: GpuHandle, d: DeviceArray, dtype: DType): TypedArray {
+    const values = (isTexture(d) ? d.toArray() : d) as Float32Array;
+    h.host = dtype === 'float32' ? values : Int32Array.from(values);
+    return h.host;
+  }
+
   private own(handle: DataHandle): GpuHandle {
     if (!(handle instanceof GpuHandle)) throw new Error('gpu backend: not a gpu backend handle');
     return handle;
@@ -267,8 +324,16 @@ export class GpuBackend implements Backend {
   ): GpuHandle {
     const n = sizeOf(outShape);
     const kernel = this.cache.get(key, source, n);
-    const args = inputs.map((x) => this.own(x.handle).device!);
-    return this.wrap(dtype, n, kernel(...args, ...extra));
+    return this.wrap(dtype, n, this.call(kernel, inputs.map((x) => this.own(x.handle).device!), extra));
+  }
+
+  /** Calls `kernel` on `args`, at once, or once the pending ones have settled. */
+  private call(kernel: IKernelRunShortcut, args: readonly Device[], extra: readonly KernelArg[] = []): Device {
+    const out = args.some(isPending)
+      ? Promise.all(args).then((ready) => kernel(...ready, ...extra) as Device)
+      : kernel(...args, ...extra) as Device;
+    if (isPending(out)) this.queued = Promise.all([this.queued, out.catch(() => {})]);
+    return out;
   }
 
   /** softmax and logsumexp share their first two kernels: the line maxima and Σ exp(x - max). */
@@ -285,38 +350,47 @@ export class GpuBackend implements Backend {
     }
   }
 
-  private toDevice(values: Float32Array): DeviceArray {
+  private toDevice(values: Float32Array): Device {
     const k = this.cache.get('upload', src.copy, values.length);
-    return this.track(k(values) as DeviceArray);
+    return this.track(this.call(k, [values]));
   }
 
   private wrap(dtype: DType, n: number, out: unknown): GpuHandle {
-    return new GpuHandle(dtype, n, this.track(out as DeviceArray), null);
+    return new GpuHandle(dtype, n, this.track(out as Device), null);
   }
 
-  private track(d: DeviceArray): DeviceArray {
+  private track(d: Device): Device {
     this.liveDeviceArrays++;
     return d;
   }
 
-  private release(d: DeviceArray): void {
+  /**
+   * Frees a device array. Under the async contract, only once every kernel call made so far has
+   * run: a consumer queued before the free may still read it (a failed kernel left nothing).
+   */
+  private release(d: Device): void {
     this.liveDeviceArrays--;
-    if (isTexture(d)) d.delete();
+    const free = (ready: DeviceArray) => { if (isTexture(ready)) ready.delete(); };
+    if (this.async) Promise.all([d, this.queued]).then(([ready]) => free(ready), () => {});
+    else free(d as DeviceArray);
   }
 }
 
-const backends = new Map<GpuMode, GpuBackend>();
+const backends = new Map<string, GpuBackend>();
 
 /**
  * The factory behind setBackend('gpu', opts): one backend (one gpu.js instance, one kernel cache)
- * per mode that really runs, shared by every setBackend call that lands on it.
+ * per mode that really runs and contract (sync or async), shared by every setBackend call that
+ * lands on it.
  */
 export function gpuBackend(opts: GpuOptions = {}): GpuBackend {
   const mode = resolveMode(opts);
-  let b = backends.get(mode);
+  const async = opts.async ?? false;
+  const key = `${mode}:${async}`;
+  let b = backends.get(key);
   if (!b) {
-    b = new GpuBackend(mode);
-    backends.set(mode, b);
+    b = new GpuBackend(mode, async);
+    backends.set(key, b);
   }
   return b;
 }

@@ -3,13 +3,16 @@ import { loadGpuJs, type GpuMode } from './modes.js';
 
 /** What a kernel returns with pipeline on: a texture on GL, a fresh Float32Array on cpu and webasm. */
 export type DeviceArray = Texture | Float32Array;
+/** A kernel's result: under gpu.js's async contract, a promise of it. */
+export type Device = DeviceArray | Promise<DeviceArray>;
 export type KernelArg = DeviceArray | number;
 
 /**
  * One gpu.js instance and every kernel compiled on it, keyed by op and shapes (and the dtypes
  * of their arguments), so a training loop compiles each kernel once. All kernels run in
  * pipeline mode with immutable outputs: each call returns a new texture that stays on the device
- * until `free` deletes it.
+ * until `free` deletes it. With `async`, kernels take gpu.js's async contract (`asyncMode`): each
+ * call returns a promise, and webasm runs outputs of 4,096 cells or more on its worker threads.
  */
 export class KernelCache {
   readonly gpu: GPU;
@@ -19,26 +22,28 @@ export class KernelCache {
   /** The gpu.js mode the kernels really run in, read from the first compiled kernel. */
   mode: GpuMode;
 
-  constructor(requested: GpuMode) {
+  constructor(requested: GpuMode, readonly async: boolean) {
     const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode: requested });
     this.mode = requested;
     const probe = this.get('probe', () => 'function (a) { return a[this.thread.x]; }', 1);
-    probe(new Float32Array([1]));
+    // The call builds the kernel synchronously under either contract; its value is not needed.
+    void Promise.resolve(probe(new Float32Array([1]))).catch(() => {});
     this.mode = modeOf(probe);
   }
 
-  /** The kernel for `key`, compiling `source()` with output [size] on a miss. */
-  get(key: string, source: () => string, size: number, argumentTypes?: Record<string, string>): IKernelRunShortcut {
-    const fullKey = `${key}|${size}`;
+  /** The kernel for `key`, compiling `source()` with output `output` (x first, as gpu.js has it) on a miss. */
+  get(key: string, source: () => string, output: number | readonly number[], argumentTypes?: Record<string, string>): IKernelRunShortcut {
+    const fullKey = `${key}|${output}`;
     let k = this.kernels.get(fullKey);
     if (!k) {
       k = this.gpu.createKernel(source(), {
-        output: [size],
+        output: typeof output === 'number' ? [output] : [...output],
         pipeline: true,
         immutable: true,
         precision: 'single',
         tactic: 'precision',
+        asyncMode: this.async,
         ...(argumentTypes ? { argumentTypes } : {}),
       } as never);
       this.kernels.set(fullKey, k);

@@ -8,6 +8,12 @@ export interface GpuOptions {
   mode?: GpuMode;
   /** Throw instead of falling back when `mode` cannot run here. */
   strict?: boolean;
+  /**
+   * Run kernels under gpu.js's async contract: every kernel call returns a promise, and webasm
+   * spreads large outputs over worker threads. Read results with `await x.data()`; a synchronous
+   * read (or a CPU-path op) on a tensor whose kernel has not run yet throws.
+   */
+  async?: boolean;
 }
 
 const require = createRequire(import.meta.url);

@@ -103,11 +103,8 @@ export function expand(xShape: Shape, outShape: Shape): string {
   return kernel(['a'], `${coords(outShape)}\nreturn a[${offset(broadcastStrides(xShape, outShape))}];`);
 }
 
-/**
- * Batched matmul, one output element per thread, the k loop unrolled by 4 (fewer loop tests and
- * independent multiply-adds for the webasm and GL compilers). Transposition only changes strides.
- */
-export function matmul(aShape: Shape, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): string {
+/** Where matmul's operands live: sizes, per-batch-dim strides, and the strides of a row, a column and a step of k. */
+function matmulLayout(aShape: Shape, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape) {
   const ro = outShape.length;
   const m = outShape[ro - 2]!, n = outShape[ro - 1]!;
   const k = transA ? aShape[aShape.length - 2]! : aShape[aShape.length - 1]!;
@@ -116,17 +113,70 @@ export function matmul(aShape: Shape, bShape: Shape, transA: boolean, transB: bo
   const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * k * n);
   const [aRow, aK] = transA ? [1, m] : [k, 1];
   const [bK, bCol] = transB ? [1, k] : [n, 1];
-  const k4 = k - (k % 4);
-  const term = (j: string) => `a[ia + (${j}) * ${aK}] * b[ib + (${j}) * ${bK}]`;
-  return kernel(['a', 'b'], `${coords([...batchShape, m, n])}
-const ia = ${offset([...aBatch, aRow, 0])};
-const ib = ${offset([...bBatch, 0, bCol])};
-let acc = 0;
-for (let j = 0; j < ${k4}; j += 4) {
-  acc += ${term('j')} + ${term('j + 1')} + ${term('j + 2')} + ${term('j + 3')};
+  return { m, n, k, batchShape, aBatch, bBatch, aRow, aK, bK, bCol };
 }
-${Array.from({ length: k - k4 }, (_, t) => `acc += ${term(String(k4 + t))};`).join('\n')}
+
+/**
+ * The k loop unrolled by 4 (fewer loop tests, independent multiply-adds for the webasm and GL
+ * compilers) and its remainder: `step(j, id)` gives the statements for k index `j`; `id` is unique
+ * among the steps, for naming their locals (gpu.js kernels have one flat scope).
+ */
+function kLoop(k: number, step: (j: string, id: number) => string): string {
+  const k4 = k - (k % 4);
+  const unrolled = [0, 1, 2, 3].map((u) => step(u === 0 ? 'j' : `j + ${u}`, u)).join('\n');
+  const tail = Array.from({ length: k - k4 }, (_, t) => step(String(k4 + t), 4 + t)).join('\n');
+  return `for (let j = 0; j < ${k4}; j += 4) {\n${unrolled}\n}\n${tail}`;
+}
+
+/** Batched matmul, one output element per thread (GL and cpu modes). Transposition only changes strides. */
+export function matmul(aShape: Shape, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): string {
+  const L = matmulLayout(aShape, bShape, transA, transB, outShape);
+  return kernel(['a', 'b'], `${coords([...L.batchShape, L.m, L.n])}
+const ia = ${offset([...L.aBatch, L.aRow, 0])};
+const ib = ${offset([...L.bBatch, 0, L.bCol])};
+let acc = 0;
+${kLoop(L.k, (j) => `acc += a[ia + (${j}) * ${L.aK}] * b[ib + (${j}) * ${L.bK}];`)}
 return acc;`);
+}
+
+/** Rows per thread of `matmulTiled`: the four components of its Array(4) result. */
+export const TILE_ROWS = 4;
+
+/**
+ * Batched matmul for webasm, a 4×4 register tile per SIMD quad. gpu.js's webasm backend runs four
+ * neighbouring thread.x as the lanes of one f32x4: a load whose index depends on thread.x is a
+ * gather (four scalar loads), any other load is one scalar load and a splat. So thread.x is the
+ * output column (B is the one gathered operand), thread.y a group of four rows whose A loads are
+ * uniform, and each thread returns its four rows' sums as Array(4); thread.z is the flat batch
+ * index. Output [n, ⌈m/4⌉, batch] holds C in that packed order; `unpackRows` restores row-major.
+ * The last group's rows past m repeat row m-1 (computed, never unpacked), so no load leaves A.
+ */
+export function matmulTiled(aShape: Shape, bShape: Shape, transA: boolean, transB: boolean, outShape: Shape): string {
+  const L = matmulLayout(aShape, bShape, transA, transB, outShape);
+  const rows = Array.from({ length: TILE_ROWS }, (_, r) => r);
+  // Integer locals: the row clamp is an if rather than Math.min, whose float result would make
+  // every A index in the loop a float to convert.
+  const rowOf = (r: number) => L.m % TILE_ROWS === 0 ? '' : `if (r${r} > ${L.m - 1}) { r${r} = ${L.m - 1}; }`;
+  return `function (a, b) {
+const i = this.thread.z;
+${coords(L.batchShape)}
+${rows.map((r) => `let r${r} = this.thread.y * ${TILE_ROWS} + ${r};
+${rowOf(r)}
+const ia${r} = ${offset(L.aBatch)} + r${r} * ${L.aRow};`).join('\n')}
+const ib = ${offset(L.bBatch)} + this.thread.x * ${L.bCol};
+${rows.map((r) => `let s${r} = 0;`).join('\n')}
+${kLoop(L.k, (j, id) => `const b${id} = b[ib + (${j}) * ${L.bK}];
+${rows.map((r) => `s${r} += a[ia${r} + (${j}) * ${L.aK}] * b${id};`).join('\n')}`)}
+return [${rows.map((r) => `s${r}`).join(', ')}];
+}`;
+}
+
+/** `matmulTiled`'s packed output [batch, ⌈m/4⌉, n, 4] back to row-major [batch, m, n]. */
+export function unpackRows(batch: number, m: number, n: number): string {
+  const groups = Math.ceil(m / TILE_ROWS);
+  return kernel(['p'], `${coords([batch, m, n])}
+const g = Math.floor((c1 + 0.5) / ${TILE_ROWS});
+return p[((c0 * ${groups} + g) * ${n} + c2) * ${TILE_ROWS} + c1 - g * ${TILE_ROWS}];`);
 }
 
 /** One thread per line along `axis`: `line` is the line's first element, `inner` its stride. */
