@@ -8,6 +8,7 @@ import { elementwiseSuite } from './suites/elementwise.js';
 import { gpuSuite } from './suites/gpu.js';
 import { matmulSuite } from './suites/matmul.js';
 import { mlpSuite } from './suites/mlp.js';
+import { parallelSuite } from './suites/parallel.js';
 import { softmaxSuite } from './suites/softmax.js';
 import { switchSuite } from './suites/switch.js';
 
@@ -16,7 +17,7 @@ import { switchSuite } from './suites/switch.js';
  * Runs each suite's cases with switch-ts and TensorFlow.js (cpu and wasm backends) side by side and
  * prints one table; --json also writes the figures with the machine they came from.
  */
-const suites: Suite[] = [matmulSuite, elementwiseSuite, softmaxSuite, mlpSuite, switchSuite, gpuSuite];
+const suites: Suite[] = [matmulSuite, elementwiseSuite, softmaxSuite, mlpSuite, switchSuite, gpuSuite, parallelSuite];
 
 // `pnpm bench -- --suite x` forwards the `--` itself; it separates nothing here.
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));

@@ -76,7 +76,7 @@ export function writeReport(dir: string, results: Results, trained: Map<string, 
 
 const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
-const escape = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+export const escape = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A moving average, so that per-batch noise does not hide the trend. */
 function smooth(history: HistoryRow[], x: (r: HistoryRow) => number, y: (r: HistoryRow) => number): [number, number][] {
@@ -88,7 +88,7 @@ function smooth(history: HistoryRow[], x: (r: HistoryRow) => number, y: (r: Hist
   });
 }
 
-function table(head: string[], rows: (string | number)[][]): string {
+export function table(head: string[], rows: (string | number)[][]): string {
   const cells = (tag: string, r: (string | number)[]): string => r.map((c) => `<${tag}>${typeof c === 'number' ? String(c) : escape(c)}</${tag}>`).join('');
   return `<table><thead><tr>${cells('th', head)}</tr></thead><tbody>${rows.map((r) => `<tr>${cells('td', r)}</tr>`).join('')}</tbody></table>`;
 }

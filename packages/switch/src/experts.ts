@@ -20,6 +20,12 @@ export function experts(buffers: Tensor, wi: Tensor, wo: Tensor, opts: FeedForwa
   return feedForward(buffers, wi, wo, opts);
 }
 
+export interface ExpertsOptions {
+  numExperts: number; dModel: number; dFF: number; initScale: number; dtype: FloatDType; rng: Rng;
+  /** Where the initialized weights live: here by default; the expert-parallel layer moves them to memory its devices share. */
+  place?: (weight: Tensor) => Tensor;
+}
+
 /**
  * The experts as a module: W_i [E, dModel, dFF] and W_o [E, dFF, dModel], registered as `wi` and
  * `wo` ('experts.wi', 'experts.wo' in a layer). Each expert's fan-in is its own dModel or dFF.
@@ -28,11 +34,11 @@ export class Experts extends Module {
   readonly wi: Tensor;
   readonly wo: Tensor;
 
-  constructor(opts: { numExperts: number; dModel: number; dFF: number; initScale: number; dtype: FloatDType; rng: Rng }) {
+  constructor(opts: ExpertsOptions) {
     super();
-    const { numExperts, dModel, dFF, rng, initScale: scale, dtype } = opts;
-    this.wi = this.param('wi', init.truncatedNormal([numExperts, dModel, dFF], { rng, scale, dtype }));
-    this.wo = this.param('wo', init.truncatedNormal([numExperts, dFF, dModel], { rng, scale, dtype }));
+    const { numExperts, dModel, dFF, rng, initScale: scale, dtype, place = (w) => w } = opts;
+    this.wi = this.param('wi', place(init.truncatedNormal([numExperts, dModel, dFF], { rng, scale, dtype })));
+    this.wo = this.param('wo', place(init.truncatedNormal([numExperts, dFF, dModel], { rng, scale, dtype })));
   }
 
   forward(buffers: Tensor, opts: FeedForwardOptions = {}): Tensor {

@@ -13,3 +13,6 @@ export { loadBalancingLoss, routerZLoss } from './losses.js';
 export { SwitchLayer, type SwitchLayerOptions, type SwitchOutput, type SwitchStats } from './switch-layer.js';
 export { DenseFFN, type DenseFFNOptions } from './dense-ffn.js';
 export type { FloatDType } from './checks.js';
+export {
+  ExpertParallelLayer, type DeviceStats, type ExpertParallelOptions, type ParallelStats,
+} from './parallel/expert-parallel-layer.js';

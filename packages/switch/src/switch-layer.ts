@@ -3,8 +3,8 @@ import { assignCapacity, expertCapacity, routingModes, type Assignment, type Rou
 import { fmt, requireFloatDType, requireInteger, requireMask, requireTensor, type FloatDType } from './checks.js';
 import { combine } from './combine.js';
 import { dispatch } from './dispatch.js';
-import { Experts } from './experts.js';
-import { activations, type Activation } from './feed-forward.js';
+import { Experts, type ExpertsOptions } from './experts.js';
+import { activations, type Activation, type FeedForwardOptions } from './feed-forward.js';
 import { loadBalancingLoss, routerZLoss } from './losses.js';
 import { Router, type RouterOutput } from './router.js';
 
@@ -87,7 +87,7 @@ export class SwitchLayer extends Module {
     const { dModel, dFF, numExperts, initScale, dtype } = this.config;
     this.rng = new Rng(opts.seed ?? 0);
     this.router = this.module('router', new Router({ dModel, numExperts, initScale, dtype, rng: this.rng }));
-    this.experts = this.module('experts', new Experts({ numExperts, dModel, dFF, initScale, dtype, rng: this.rng }));
+    this.experts = this.module('experts', this.createExperts({ numExperts, dModel, dFF, initScale, dtype, rng: this.rng }));
   }
 
   forward(x: Tensor, opts: { mask?: Tensor } = {}): SwitchOutput {
@@ -112,7 +112,7 @@ export class SwitchLayer extends Module {
     });
     const assignment = assignCapacity({ probs: router.probs, expertIndex: router.expertIndex, capacity, routing: c.routing, ...(mask && { mask }) });
     const buffers = dispatch(x, assignment);
-    const expertOutputs = this.experts.forward(buffers, {
+    const expertOutputs = this.runExperts(buffers, assignment, {
       activation: c.activation, dropout: this.training ? c.expertDropout : 0, rng: this.rng,
     });
     // Eq. 2.
@@ -124,6 +124,16 @@ export class SwitchLayer extends Module {
     const zLoss = routerZLoss(router.logits, lossOpts);
     const auxLoss = balanceLoss.mul(c.balanceCoef).add(zLoss.mul(c.zLossCoef)).cast(c.dtype);
     return { output, auxLoss, stats: statsOf(router, assignment, balanceLoss, zLoss, mask) };
+  }
+
+  /** Builds the experts; the expert-parallel layer places their weights where its devices can reach them. */
+  protected createExperts(opts: ExpertsOptions): Experts {
+    return new Experts(opts);
+  }
+
+  /** E_i on the dispatched buffers, here in this thread; the expert-parallel layer runs them on its devices. */
+  protected runExperts(buffers: Tensor, _assignment: Assignment, opts: FeedForwardOptions): Tensor {
+    return this.experts.forward(buffers, opts);
   }
 }
 

@@ -8,7 +8,7 @@ import { registerBackend } from './engine.js';
 export { Tensor, tensor, type NestedArray, type TensorLike } from './tensor.js';
 export type { DType, TypedArray } from './dtype.js';
 export * from './ops/index.js';
-export { backward } from './autograd.js';
+export { backward, record, type GradNode } from './autograd.js';
 export {
   getBackend, isGradEnabled, keep, memory, noGrad, profile, registerBackend, setBackend, setDebug, tidy,
   type OpProfile, type Profile,

@@ -1,0 +1,92 @@
+import { barChart } from '../demo/charts.js';
+import { escape, table, type Results } from '../demo/report.js';
+import { BANDWIDTH, type CaseResult, type Settings, model as modelSize } from './cases.js';
+
+type Context = Results['machine'] & { settings: Settings; model: typeof modelSize };
+
+const ms = (s: number): string => (s * 1000).toFixed(0);
+const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+const byName = (cases: CaseResult[], name: string): CaseResult => cases.find((c) => c.name === name)!;
+
+/** Each device's busy and idle time in a step: the utilization chart of a case. */
+function utilization(c: CaseResult): string {
+  return barChart({
+    title: `${c.name}: per-device time in a step (ms)`, y: 'ms', categories: c.perDevice.map((_, d) => `device ${d}`),
+    bars: [
+      { name: 'busy (computing its experts)', values: c.perDevice.map((d) => Number(ms(d.busySeconds))) },
+      { name: 'idle (waiting in the exchanges)', values: c.perDevice.map((d) => Number(ms(d.idleSeconds))) },
+    ],
+  });
+}
+
+function stepTimes(title: string, cases: CaseResult[]): string {
+  return barChart({
+    title, y: 'ms', categories: cases.map((c) => c.name.replace(/^\d devices?, /, '')),
+    bars: [
+      { name: 'measured on this machine', values: cases.map((c) => Number(ms(c.stepSeconds))) },
+      { name: 'modelled: devices concurrent', values: cases.map((c) => Number(ms(c.modelledStepSeconds))) },
+    ],
+  });
+}
+
+function caseTable(cases: CaseResult[]): string {
+  return table(['case', 'step ms (measured)', 'step ms (modelled)', 'MB moved', 'tokens per device', 'busy ms per device', 'utilization (busy / exchange)'], cases.map((c) => [
+    c.name, ms(c.stepSeconds), ms(c.modelledStepSeconds), mb(c.bytesMoved),
+    c.perDevice.map((d) => Math.round(d.tokens)).join(' / '),
+    c.perDevice.map((d) => ms(d.busySeconds)).join(' / '),
+    c.perDevice.map((d) => `${Math.round((100 * d.busySeconds) / (d.busySeconds + d.idleSeconds))}%`).join(' / '),
+  ]));
+}
+
+/** DIR/devices.html: the three cases, every number from devices.json. */
+export function page(cases: CaseResult[], ctx: Context): string {
+  const [s4, d4, s1, d1, skewed, balanced] = [
+    '4 devices, Switch top-1', '4 devices, dense MoE top-4', '1 device, Switch top-1', '1 device, dense MoE top-4',
+    '4 devices, skewed router (α = 0)', '4 devices, balanced router (α = 0.01)',
+  ].map((n) => byName(cases, n)) as [CaseResult, CaseResult, CaseResult, CaseResult, CaseResult, CaseResult];
+  const { model: m } = ctx;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>switch-ts: experts on devices</title>
+<style>
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 760px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 13px; } td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
+td:first-child, th:first-child { text-align: left; } .claim { color: #555; font-style: italic; } .headline { font-size: 16px; }
+svg { display: block; margin: 1em 0; } .note { color: #555; font-size: 13px; }
+</style></head><body>
+<h1>Experts on devices: the two extremes of expert parallelism</h1>
+<p>E = ${m.numExperts} experts of equal size (d<sub>model</sub> ${m.dModel}, d<sub>ff</sub> ${m.dFF}), ${m.groups} groups of ${m.groupSize} tokens, float32, dropless
+(capacity = S, so that a device's work is exactly its tokens); each step is forward, backward and Adam, ${ctx.settings.steps} measured steps after one warm-up.
+A device is a worker thread holding its experts' weights; tokens reach it by an all-to-all over shared memory.
+Machine: ${escape(ctx.cpu)} × ${ctx.cores}, Node ${escape(ctx.node)}.</p>
+<p><b>Measured</b> is the wall time of a step on this machine, where at most ${ctx.cores} devices compute at once (the others take turns).
+<b>Modelled</b> is the same step with every device on its own core: the host's own work (measured), plus, for each exchange, the slowest device's
+measured busy time, plus the all-to-all at ${BANDWIDTH / 1e9} GB/s per device. Every number comes from <a href="devices.json">devices.json</a>; how to read it: <code>docs/devices.md</code>.</p>
+
+<section id="four-devices"><h2>1. Four experts on four devices</h2>
+<p class="claim">A dense MoE sends every token to all four experts and keeps every device busy; Switch sends each token to one expert, so each device gets about a quarter of the tokens: one device's work per token instead of four.</p>
+<p class="headline">Dense MoE ÷ Switch step time: <b>${(d4.stepSeconds / s4.stepSeconds).toFixed(2)}×</b> measured, <b>${(d4.modelledStepSeconds / s4.modelledStepSeconds).toFixed(2)}×</b> modelled; bytes moved ${mb(d4.bytesMoved)} MB against ${mb(s4.bytesMoved)} MB.</p>
+${stepTimes('Step time, 4 experts on 4 devices (ms)', [s4, d4])}${utilization(s4)}${utilization(d4)}${caseTable([s4, d4])}
+</section>
+
+<section id="one-device"><h2>2. Four experts on one device</h2>
+<p class="claim">With every expert on one device nothing runs in parallel, so compute is the whole cost: Switch does a quarter of the dense MoE's expert work and should be up to four times faster.</p>
+<p class="headline">Measured speed ratio, dense MoE ÷ Switch on one device: <b>${(d1.stepSeconds / s1.stepSeconds).toFixed(2)}×</b> (the expert compute alone: ${(d1.perDevice[0]!.busySeconds / s1.perDevice[0]!.busySeconds).toFixed(2)}×; the rest is routing, dispatch and combine on the host, the same for both).</p>
+${stepTimes('Step time, 4 experts on 1 device (ms)', [s1, d1])}${caseTable([s1, d1])}
+</section>
+
+<section id="imbalance"><h2>3. Load imbalance: the busiest device sets the step time</h2>
+<p class="claim">A device cannot finish before its last token: with a skewed router one device does most of the work while the others wait.</p>
+<p>How the skew is made, honestly: not by training. Both layers see the same inputs, which share an offset vector μ. In the skewed layer (α = 0) the router's column for expert 0 is set along μ, so most tokens choose expert 0 —
+the collapse a router can drift into without the balancing loss, made by construction so that the figures do not depend on how a short training run happens to go. The balanced layer (α = 0.01) keeps its freshly initialized router, the state the balancing loss (eq. 4) keeps a router near.</p>
+<p class="headline">Load imbalance (max / mean tokens per device): skewed <b>${imbalance(skewed).toFixed(2)}</b>, balanced <b>${imbalance(balanced).toFixed(2)}</b>; step time ${ms(skewed.stepSeconds)} ms against ${ms(balanced.stepSeconds)} ms measured, ${ms(skewed.modelledStepSeconds)} against ${ms(balanced.modelledStepSeconds)} ms modelled.</p>
+${barChart({ title: 'Tokens per device', y: 'tokens', categories: skewed.perDevice.map((_, d) => `device ${d}`), bars: [skewed, balanced].map((c) => ({ name: c.name.replace(/^4 devices, /, ''), values: c.perDevice.map((d) => Math.round(d.tokens)) })) })}
+${utilization(skewed)}${utilization(balanced)}${caseTable([skewed, balanced])}
+</section>
+</body></html>
+`;
+}
+
+function imbalance(c: CaseResult): number {
+  const tokens = c.perDevice.map((d) => d.tokens);
+  return Math.max(...tokens) / (tokens.reduce((a, b) => a + b, 0) / tokens.length);
+}

@@ -1,0 +1,102 @@
+import { Tensor, getBackend } from '@switch-ts/tensor';
+import type { FloatDType } from '../checks.js';
+
+/**
+ * What the host, the supervisor and the devices share: a control block of Int32 words, read and
+ * written with Atomics, so that a step needs no message (and no event loop) on any side. The host
+ * blocks in Atomics.wait while its devices compute: the layer's forward and backward stay
+ * synchronous, like every other op of the autodiff graph.
+ *
+ * Words: PENDING counts the devices still working on the current command (the host waits on it);
+ * FAILED is 0, or 1 + the index of a device that died; READY counts the devices that started;
+ * RELEASED ticks whenever a compute slot frees; then one word per compute slot (0 = free, 1 + d = held by device d); then per device its
+ * command word, its flags and the rows it received for each of its experts.
+ */
+export const PENDING = 0;
+export const FAILED = 1;
+export const READY = 2;
+const RELEASED = 3;
+const FIRST_SLOT = 4;
+
+export const Command = { idle: 0, forward: 1, backward: 2, close: 3 } as const;
+/** Flags of a command: build the graph for a backward; apply expert dropout. */
+export const Flag = { record: 1, dropout: 2 } as const;
+
+export class ControlBlock {
+  readonly words: Int32Array;
+
+  constructor(readonly devices: number, readonly expertsPerDevice: number, readonly concurrency: number, buffer?: SharedArrayBuffer) {
+    const length = FIRST_SLOT + concurrency + devices * (2 + expertsPerDevice);
+    this.words = new Int32Array(buffer ?? new SharedArrayBuffer(length * Int32Array.BYTES_PER_ELEMENT));
+  }
+
+  get buffer(): SharedArrayBuffer {
+    return this.words.buffer as SharedArrayBuffer;
+  }
+
+  command(device: number): number {
+    return FIRST_SLOT + this.concurrency + device * (2 + this.expertsPerDevice);
+  }
+  flags(device: number): number {
+    return this.command(device) + 1;
+  }
+  rows(device: number, localExpert: number): number {
+    return this.command(device) + 2 + localExpert;
+  }
+
+  /**
+   * Waits for one of `concurrency` compute slots: devices beyond the machine's cores take turns,
+   * so that each device's busy time is its own compute, not time shared with another thread.
+   */
+  acquireSlot(device: number): void {
+    const w = this.words;
+    for (;;) {
+      const released = Atomics.load(w, RELEASED);
+      for (let s = FIRST_SLOT; s < FIRST_SLOT + this.concurrency; s++) {
+        if (Atomics.compareExchange(w, s, 0, device + 1) === 0) return;
+      }
+      Atomics.wait(w, RELEASED, released);
+    }
+  }
+
+  /** Frees the slot `device` holds, if any: the supervisor calls it for a device that died in one. */
+  releaseSlot(device: number): void {
+    const w = this.words;
+    for (let s = FIRST_SLOT; s < FIRST_SLOT + this.concurrency; s++) {
+      if (Atomics.compareExchange(w, s, device + 1, 0) === device + 1) {
+        Atomics.add(w, RELEASED, 1);
+        Atomics.notify(w, RELEASED);
+      }
+    }
+  }
+
+  /** Marks `device` as dead (the first death wins) and wakes whoever waits on the step. */
+  fail(device: number): void {
+    this.releaseSlot(device);
+    Atomics.compareExchange(this.words, FAILED, 0, device + 1);
+    Atomics.notify(this.words, FAILED);
+    Atomics.notify(this.words, PENDING);
+  }
+}
+
+export function floatArray(dtype: FloatDType, buffer: SharedArrayBuffer, offset = 0, length?: number): Float32Array | Float64Array {
+  const bytes = dtype === 'float64' ? 8 : 4;
+  const n = length ?? buffer.byteLength / bytes - offset;
+  return dtype === 'float64' ? new Float64Array(buffer, offset * bytes, n) : new Float32Array(buffer, offset * bytes, n);
+}
+
+export function sharedFloats(dtype: FloatDType, length: number): Float32Array | Float64Array {
+  const bytes = (dtype === 'float64' ? 8 : 4) * length;
+  return floatArray(dtype, new SharedArrayBuffer(bytes));
+}
+
+/**
+ * A tensor over `values` without a copy (the cpu backend's handle is the typed array itself), so
+ * that a weight in shared memory is one and the same on the host and on its device: an optimizer's
+ * in-place update on the host is what the device computes with next.
+ */
+export function wrap(values: Float32Array | Float64Array, shape: readonly number[]): Tensor {
+  const { name } = getBackend();
+  if (name !== 'cpu') throw new Error(`ExpertParallelLayer: needs the cpu backend (shared memory), the active backend is '${name}'`);
+  return new Tensor(values, shape, values instanceof Float64Array ? 'float64' : 'float32');
+}
