@@ -85,7 +85,7 @@ export function parseOptions(argv: string[]): Options | null {
     steps: integer('steps', values.steps, quick ? 15 : 250, 1, 1_000_000),
     lr: 0.02,
     seed: integer('seed', values.seed, 0, 0, 2 ** 31 - 1),
-    evalBatches: quick ? 2 : 8,
+    evalBatches: quick ? 2 : 32,
   };
   return {
     out: values.out === undefined ? defaultOut : userPath(values.out),

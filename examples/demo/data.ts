@@ -34,6 +34,16 @@ function makeBatch(windows: number[][], groupOf: (window: number[], position: nu
   return { inputs: tensor(inputs, { dtype: 'int32' }), targets: tensor(targets, { dtype: 'int32' }), groups };
 }
 
+/** A uniformly random permutation of 0…n−1 (Fisher–Yates). */
+function permutation(n: number, rng: Rng): number[] {
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [p[i], p[j]] = [p[j]!, p[i]!];
+  }
+  return p;
+}
+
 export interface SyntheticOptions {
   languages: number;
   words: number;
@@ -45,15 +55,18 @@ export interface SyntheticOptions {
 /**
  * A synthetic language that rewards memorization. There are `languages` sub-languages over one
  * shared set of `words`; a sequence starts with its language's task token, then each word
- * follows from the previous one by that language's own next-word table (a random map), except
- * with probability `noise`. Predicting well means storing languages × words table entries, so
+ * follows from the previous one by that language's own next-word table, except with probability
+ * `noise`. The tables are permutations, not arbitrary maps: a random map sends a chain into a
+ * short cycle within a few words, so a model could copy the repeating cycle from its context and
+ * would only ever see the few entries on the cycles; a permutation keeps every word equally
+ * likely at every position. Predicting well means storing all languages × words entries, so
  * at equal compute a model with more parameters (more experts) can learn more of them, and
  * experts can specialize by sub-language. Token ids: words are 0…words−1, task tokens after them.
  */
 export function syntheticCorpus(opts: SyntheticOptions): Corpus & { tables: number[][] } {
   const { languages, words, noise, seed } = opts;
   const tableRng = new Rng(seed);
-  const tables = Array.from({ length: languages }, () => Array.from({ length: words }, () => tableRng.int(words)));
+  const tables = Array.from({ length: languages }, () => permutation(words, tableRng));
   const sequence = (language: number, length: number, rng: Rng): number[] => {
     const out = [words + language, rng.int(words)];
     while (out.length < length) {

@@ -196,7 +196,7 @@ svg { display: block; margin: 1em 0; } .warn { color: #a00; }
 </style></head><body>
 <h1>Switch Transformer claims, at toy scale</h1>
 <p>Data: ${escape(s.data)}. Model: d<sub>model</sub> ${model.dModel}, ${model.numHeads} heads, ${model.numLayers} layers (switch FFN in layers 1, 3, …), d<sub>ff</sub> ${model.dFF}, ${model.seqLen} tokens per sequence;
-batch ${s.batchSize}, ${s.steps} steps, Adam lr ${s.lr}, seed ${s.seed}. Machine: ${escape(m.cpu)} × ${m.cores}, Node ${escape(m.node)}, backend ${escape(m.backend)}.
+batch ${s.batchSize}, ${s.steps} steps, Adam lr ${s.lr} (warmup, then linear decay), seed ${s.seed}. Machine: ${escape(m.cpu)} × ${m.cores}, Node ${escape(m.node)}, backend ${escape(m.backend)}.
 Every number on this page comes from <a href="results.json">results.json</a>; per-step curves from <code>runs/*.csv</code>. How to read it: <code>docs/guide.md</code> (section "Reading the report").</p>
 ${s.interrupted ? '<p class="warn">Interrupted: only the runs that finished are shown.</p>' : ''}
 ${body}

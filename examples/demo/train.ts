@@ -14,7 +14,10 @@ export interface TrainSettings {
   model: ModelSize;
   batchSize: number;
   steps: number;
-  /** Peak learning rate of Adam, reached after a linear warmup over the first tenth of the steps. */
+  /**
+   * Peak learning rate of Adam, reached after a linear warmup over the first tenth of the steps,
+   * then decayed linearly towards 0 at the last step.
+   */
   lr: number;
   seed: number;
   evalBatches: number;
@@ -85,7 +88,8 @@ function addSpecialization(matrix: number[][], traces: SwitchTrace[], groups: In
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
 
 /**
- * Trains one model on `corpus` with Adam (linear warmup, then constant), gradient clipping at 1,
+ * Trains one model on `corpus` with Adam (linear warmup, then linear decay: the final weights are
+ * not a snapshot of a still-oscillating high-lr walk, so runs compare reliably), gradient clipping at 1,
  * and loss = cross-entropy + Σ_layers aux loss. Every run of a demo sees the same batches in the
  * same order and starts from the same seed. `tick` is awaited between steps, so that the caller
  * can report progress and an interrupt can land.
@@ -107,7 +111,7 @@ export async function train(
 
   for (let step = 1; step <= steps; step++) {
     const batch = corpus.batch(batchSize, size.seqLen, dataRng);
-    optimizer.lr = lr * Math.min(1, step / warmup);
+    optimizer.lr = lr * Math.min(step / warmup, (steps - step + 1) / (steps - warmup + 1));
     const started = performance.now();
     let row!: HistoryRow;
     const stepProfile = profile(() => tidy(() => {
