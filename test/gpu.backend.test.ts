@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { crossEntropy, getBackend, Linear, memory, Module, Rng, SGD, setBackend, tensor, tidy, type Tensor } from '@switch-ts/tensor';
+import { crossEntropy, getBackend, Linear, MAX_DEVICE_LENGTH, memory, Module, Rng, SGD, setBackend, tensor, tidy, type Tensor } from '@switch-ts/tensor';
 import { backend } from '../packages/tensor/src/engine.js';
 import type { GpuBackend } from '../packages/tensor/src/backend/gpu/index.js';
 import { runnableModes } from './gpu.modes.js';
@@ -81,5 +81,54 @@ describe(`device memory (mode '${best}')`, () => {
     expect({ ...memory(), device: b.liveDeviceArrays }).toEqual(before);
     const last = tidy(() => crossEntropy(model.forward(x), y).item());
     expect(last).toBeLessThan(0.1);
+  });
+});
+
+/**
+ * gpu.js indexes in float32, exactly only below 2^23 elements (packages/tensor/README.md): before
+ * the limit, a 2^23 + 64-element add read 31 wrong elements on webasm and 32 on headlessgl, silently.
+ */
+describe.each(runnableModes)('tensors around MAX_DEVICE_LENGTH (mode %s)', (mode) => {
+  const values = (n: number) => Float32Array.from({ length: n }, (_, i) => i % 1000);
+
+  it('up to 2^23 elements run on the device, longer ones on the CPU path, and both are exact', () => {
+    expect(MAX_DEVICE_LENGTH).toBe(2 ** 23);
+    setBackend('gpu', { mode, strict: true });
+    const b = backend() as GpuBackend;
+    for (const rows of [MAX_DEVICE_LENGTH / 64, MAX_DEVICE_LENGTH / 64 + 1]) {
+      const v = values(rows * 64);
+      const before = b.liveDeviceArrays;
+      const y = tidy(() => tensor(v, { shape: [rows, 64] }).add(tensor(new Float32Array(64).fill(1))).dataSync());
+      // Inside tidy: x, the ones and the sum on the device, or only the ones past the limit; all freed after.
+      expect(b.liveDeviceArrays).toBe(before);
+      let wrong = 0;
+      for (let i = 0; i < v.length; i++) if (y[i] !== v[i]! + 1) wrong++;
+      expect(wrong, `${rows} × 64`).toBe(0);
+    }
+  });
+
+  it('a tensor past the limit stays on the host: no device array is made for it', () => {
+    setBackend('gpu', { mode, strict: true });
+    const b = backend() as GpuBackend;
+    const before = b.liveDeviceArrays;
+    const x = tensor(values(MAX_DEVICE_LENGTH + 1));
+    const y = x.add(x);
+    expect(b.liveDeviceArrays).toBe(before);
+    expect(y.dataSync()[MAX_DEVICE_LENGTH]).toBe(2 * (MAX_DEVICE_LENGTH % 1000));
+    x.dispose();
+    y.dispose();
+  });
+
+  it('a matmul at the edge of the limit is exact', () => {
+    setBackend('gpu', { mode, strict: true });
+    // m·n = 8,388,606 ≤ 2^23, but webasm's packed output of whole row tiles, ⌈m/4⌉·4·n = 8,388,612,
+    // is past it: there the matmul takes the CPU path (every array a kernel touches is within the limit).
+    const m = 2_796_202, n = 3;
+    const a = tensor(values(m), { shape: [m, 1] }), w = tensor([1, 2, 3], { shape: [1, n] });
+    const y = a.matmul(w).dataSync();
+    let wrong = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) if (y[i * n + j] !== (i % 1000) * (j + 1)) wrong++;
+    expect(wrong).toBe(0);
+    a.dispose(); w.dispose();
   });
 });

@@ -14,7 +14,7 @@ export {
   type OpProfile, type Profile,
 } from './engine.js';
 export type { Backend, BinaryOp, DataHandle, KernelInput, ReduceOp, UnaryOp } from './backend/backend.js';
-export { GPU_MODES, GpuBackend, type GpuMode, type GpuOptions } from './backend/gpu/index.js';
+export { GPU_MODES, GpuBackend, MAX_DEVICE_LENGTH, type GpuMode, type GpuOptions } from './backend/gpu/index.js';
 export { Rng } from './random.js';
 export * from './nn/index.js';
 export * from './optim/index.js';

@@ -11,8 +11,9 @@ export { GPU_MODES, type GpuMode, type GpuOptions } from './modes.js';
 
 /**
  * A tensor's data on the gpu backend. float32 and int32 live on the device as float32 (gpu.js
- * computes in single precision; integers are exact below 2^24); float64 and empty tensors stay on
- * the host and every kernel touching them runs on the CPU path. `host` caches a readback.
+ * computes in single precision; integers are exact below 2^24); float64, empty tensors and
+ * tensors longer than MAX_DEVICE_LENGTH stay on the host and every kernel touching them runs on
+ * the CPU path. `host` caches a readback.
  * Under the async contract `device` is a promise until the kernel that makes it has run.
  */
 class GpuHandle {
@@ -24,7 +25,15 @@ class GpuHandle {
   ) {}
 }
 
-const onDevice = (dtype: DType, length: number): boolean => dtype !== 'float64' && length > 0;
+/**
+ * The longest array a kernel indexes exactly. gpu.js computes indices in float32 (webasm and GL
+ * alike), and the kernels split a flat index i into coordinates with floor((i + 0.5) / stride),
+ * exact only while i + 0.5 is representable: i < 2^23. Beyond that, elements would be read from
+ * the wrong place without any error, so longer tensors stay on the host and take the CPU path.
+ */
+export const MAX_DEVICE_LENGTH = 2 ** 23;
+
+const onDevice = (dtype: DType, length: number): boolean => dtype !== 'float64' && length > 0 && length <= MAX_DEVICE_LENGTH;
 const isTexture = (d: DeviceArray): d is Exclude<DeviceArray, Float32Array> => !(d instanceof Float32Array);
 const isPending = (d: Device): d is Promise<DeviceArray> => d instanceof Promise;
 /** `f` applied to a device array, now or, for a pending one, once it is there. */
@@ -47,7 +56,8 @@ function packedOf(out: DeviceArray, length: number): Float32Array {
 /**
  * The gpu.js backend: every kernel of the Backend interface as a gpu.js kernel, results kept on
  * the device between kernels, read back only by `read` (or `readAsync`). The CPU path (cpu/)
- * serves float64, empty tensors, argmax/argmin, topk and integer division; see the package README.
+ * serves float64, empty tensors, tensors over MAX_DEVICE_LENGTH, argmax/argmin, topk and integer
+ * division; see the package README.
  *
  * With `async`, every kernel runs under gpu.js's async contract and returns a promise; a kernel
  * whose inputs are pending is called once they settle, so the ops above never wait. Only
@@ -149,7 +159,7 @@ export class GpuBackend implements Backend {
   }
 
   cast(x: KernelInput, dtype: DType): DataHandle {
-    if (dtype === 'float64' || x.dtype === 'float64') return this.onCpu(dtype, [x], ([a]) => this.cpu.cast(a!, dtype));
+    if (!this.runsOnDevice([x], dtype)) return this.onCpu(dtype, [x], ([a]) => this.cpu.cast(a!, dtype));
     const truncate = dtype === 'int32' && x.dtype !== 'int32';
     return this.run(truncate ? 'trunc' : 'copy', truncate ? src.trunc : src.copy, x.shape, [x], [], dtype);
   }
@@ -182,7 +192,10 @@ export class GpuBackend implements Backend {
   }
 
   matmul(a: KernelInput, b: KernelInput, transA: boolean, transB: boolean, outShape: Shape): DataHandle {
-    if (!this.runsOnDevice([a, b], a.dtype, outShape)) {
+    // webasm's tiled kernel writes rows in groups of TILE_ROWS: its output is m rounded up.
+    const m = outShape[outShape.length - 2]!;
+    const written = this.mode === 'webasm' ? [...outShape.slice(0, -2), Math.ceil(m / src.TILE_ROWS) * src.TILE_ROWS, outShape[outShape.length - 1]!] : outShape;
+    if (!this.runsOnDevice([a, b], a.dtype, written)) {
       return this.onCpu(a.dtype, [a, b], ([ha, hb]) => this.cpu.matmul(ha!, hb!, transA, transB, outShape));
     }
     if (this.mode === 'webasm') return this.matmulTiled(a, b, transA, transB, outShape);
@@ -305,7 +318,7 @@ export class GpuBackend implements Backend {
     return handle;
   }
 
-  /** Whether a kernel can run on the device: every operand and the output are device dtypes and non-empty. */
+  /** Whether a kernel can run on the device: every operand and the output are device dtypes, non-empty and indexable. */
   private runsOnDevice(inputs: readonly KernelInput[], outDtype: DType, outShape?: Shape): boolean {
     const outSize = outShape ? sizeOf(outShape) : sizeOf(inputs[0]!.shape);
     return onDevice(outDtype, outSize) && inputs.every((x) => onDevice(x.dtype, sizeOf(x.shape)));
