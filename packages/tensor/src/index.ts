@@ -5,7 +5,7 @@ import { registerBackend } from './engine.js';
  * @switch-ts/tensor: N-d tensors with reverse-mode autodiff in pure TypeScript.
  * Ops and their gradients live in ops/, kernels behind the Backend interface in backend/.
  */
-export { Tensor, tensor, type NestedArray, type TensorLike } from './tensor.js';
+export { fromArray, Tensor, tensor, type NestedArray, type TensorLike } from './tensor.js';
 export type { DType, TypedArray } from './dtype.js';
 export * from './ops/index.js';
 export { backward, record, type GradNode } from './autograd.js';

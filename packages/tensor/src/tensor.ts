@@ -240,6 +240,23 @@ export function tensor(
   return out;
 }
 
+/**
+ * A tensor over `values` without a copy, like torch.from_numpy: the backend takes the array as
+ * the tensor's storage. On the CPU backend the two share memory, so a write to either shows in
+ * the other (how ExpertParallelLayer keeps its weights in shared memory); the gpu backend uploads
+ * the array to the device, after which they no longer share. Unlike `tensor()`, nothing is copied
+ * or checked element by element, so the profiler counts no bytes for it.
+ */
+export function fromArray(values: TypedArray, shape: readonly number[] = [values.length]): Tensor {
+  const dtype = dtypeOfArray(values);
+  if (dtype === undefined) throw new Error('fromArray: values must be a Float32Array, Float64Array or Int32Array');
+  checkShape('fromArray', shape);
+  if (sizeOf(shape) !== values.length) {
+    throw new Error(`fromArray: ${values.length} values cannot have shape ${fmt(shape)} (${sizeOf(shape)} elements)`);
+  }
+  return new Tensor(backend().upload(values, dtype), shape.slice(), dtype);
+}
+
 function nest(values: TypedArray, shape: Shape): NestedArray {
   const strides = stridesOf(shape);
   const build = (dim: number, offset: number): NestedArray =>

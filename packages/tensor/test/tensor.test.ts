@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  getBackend, keep, matmul, memory, noGrad, profile, setBackend, softmax, tensor, tidy, zeros, type Tensor,
+  fromArray, getBackend, keep, matmul, memory, noGrad, profile, setBackend, softmax, tensor, tidy, zeros, type Tensor,
 } from '@switch-ts/tensor';
 
 describe('tensor()', () => {
@@ -33,6 +33,26 @@ describe('tensor()', () => {
     expect(() => tensor([[1, 2], [3]])).toThrow(/tensor: ragged nested array at values\[1\]/);
     expect(() => tensor([1, 2, 3], { shape: [2, 2] })).toThrow(/tensor: 3 values cannot have shape \[2,2\]/);
     expect(() => tensor([1, 2], { dtype: 'int32', requiresGrad: true })).toThrow(/expected a float tensor, got int32/);
+  });
+});
+
+describe('fromArray()', () => {
+  it('shares memory with its array on the CPU backend, both ways, and takes its dtype', () => {
+    const values = new Float64Array([1, 2, 3, 4, 5, 6]);
+    const t = fromArray(values, [2, 3]);
+    expect(t.dtype).toBe('float64');
+    expect(t.shape).toEqual([2, 3]);
+    values[5] = 60;
+    expect(t.toArray()).toEqual([[1, 2, 3], [4, 5, 60]]);
+    t.assign([[0, 0, 0], [0, 0, 7]]);
+    expect(values[5]).toBe(7);
+    expect(fromArray(new Int32Array([1, 2])).shape).toEqual([2]);
+  });
+
+  it('rejects plain arrays and a shape of another size', () => {
+    expect(() => fromArray([1, 2] as unknown as Float32Array)).toThrow(/fromArray: values must be a Float32Array, Float64Array or Int32Array/);
+    expect(() => fromArray(new Float32Array(3), [2, 2])).toThrow(/fromArray: 3 values cannot have shape \[2,2\] \(4 elements\)/);
+    expect(() => fromArray(new Float32Array(3), [-3])).toThrow(/fromArray: invalid shape/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { Tensor, getBackend } from '@switch-ts/tensor';
+import { fromArray, getBackend, type Tensor } from '@switch-ts/tensor';
 import type { FloatDType } from '../checks.js';
 
 /**
@@ -98,5 +98,5 @@ export function sharedFloats(dtype: FloatDType, length: number): Float32Array | 
 export function wrap(values: Float32Array | Float64Array, shape: readonly number[]): Tensor {
   const { name } = getBackend();
   if (name !== 'cpu') throw new Error(`ExpertParallelLayer: needs the cpu backend (shared memory), the active backend is '${name}'`);
-  return new Tensor(values, shape, values instanceof Float64Array ? 'float64' : 'float32');
+  return fromArray(values, shape);
 }
