@@ -99,6 +99,8 @@ describe('gpu backend modes here', () => {
       throw new Error(`REQUIRE_HEADLESSGL=1 but headlessgl cannot run: ${headlessGlProblem}`);
     });
   } else if (headlessGlProblem !== null) {
+    // The default reporter does not name skipped tests, so say why on stderr too.
+    console.warn(`headlessgl suites skipped: ${headlessGlProblem}`);
     it.skip(`headlessgl suites skipped: ${headlessGlProblem}`, () => {});
   }
   it('getBackend() reports the mode the kernels really run in', () => {
