@@ -238,8 +238,12 @@ describe('SwitchLayer gradients', () => {
           return (f(plus) - f(minus)) / (2 * h);
         });
         const g = leaf.grad ? Array.from(leaf.grad.dataSync()) : fd.map(() => 0);
+        // A central difference carries rounding noise of about ε·|loss|/h per entry whatever the
+        // gradient's size, so a leaf whose gradient is tiny next to the loss (an expert behind a
+        // GELU near zero) is judged against that noise (×100), not relative to its own norm alone.
+        const noise = 100 * Number.EPSILON / h * Math.max(1, Math.abs(f(base))) * Math.sqrt(base.length);
         const err = Math.hypot(...g.map((v, i) => v - fd[i]!)), norm = Math.hypot(...fd);
-        expect({ name, err: norm === 0 ? err : err / norm }).toEqual({ name, err: expect.toSatisfy((e: number) => e < 1e-6) });
+        expect({ name, err }).toEqual({ name, err: expect.toSatisfy((e: number) => e <= 1e-6 * norm + noise) });
       }
     }), { numRuns: 60 });
   });
