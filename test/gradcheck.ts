@@ -8,7 +8,7 @@ import { noGrad, Rng, tensor, type Tensor } from '@switch-ts/tensor';
  * output element, not just their sum, influences the result. The numeric side perturbs one input
  * element at a time by ±step and takes the central difference
  * (L(x + h·eᵢ) − L(x − h·eᵢ)) / 2h, whose truncation error is O(h²·L''') and rounding error
- * O(ε·|L| / h): with h = 1e-6 both stay near 1e-10 for the small, smooth inputs the tests draw.
+ * O(ε·Σ|terms of L| / h): with h = 1e-6 both stay near 1e-10 for the small, smooth inputs the tests draw.
  */
 
 /** A float64 operand: a shape and its row-major values (what `test/reference` calls a RefTensor). */
@@ -38,13 +38,14 @@ export const FD_STEP = 1e-6;
 export const TINY = 1e-6;
 
 /**
- * A central difference of L carries a rounding error of about ε·|L|/h (ε = 2⁻⁵²) whatever the true
- * gradient is. For the normwise error to mean anything at the 1e-6 level, the scale it divides by
- * must be at least 10⁷ times that noise; gradients smaller than this floor are compared absolutely
- * against it (they are below what finite differences can resolve to 1e-6).
+ * A central difference of a sum L = Σ terms carries a rounding error of about ε·Σ|terms|/h
+ * (ε = 2⁻⁵²) whatever the true gradient is; Σ|terms|, not |L|, because the terms may cancel to a
+ * small L while each is rounded at its own size. For the normwise error to mean anything at the
+ * 1e-6 level, the scale it divides by must be at least 10⁷ times that noise; gradients smaller
+ * than this floor are compared absolutely against it (below what finite differences can resolve).
  */
-export function noiseFloor(loss: number, step: number): number {
-  return Math.max(TINY, (1e7 * Number.EPSILON * Math.abs(loss)) / step);
+export function noiseFloor(magnitude: number, step: number): number {
+  return Math.max(TINY, (1e7 * Number.EPSILON * magnitude) / step);
 }
 
 export function leafOf(x: FloatData): Tensor {
@@ -57,11 +58,15 @@ export function seedWeights(size: number, seed: number): number[] {
   return Array.from({ length: size }, () => rng.uniform(-1, 1));
 }
 
-function weightedSum(out: Tensor, w: readonly number[]): number {
+/** L = Σ outᵢ·wᵢ, and Σ|outᵢ·wᵢ| for its rounding noise. */
+function weightedSum(out: Tensor, w: readonly number[]): { sum: number; magnitude: number } {
   const values = out.dataSync();
-  let s = 0;
-  for (let i = 0; i < values.length; i++) s += values[i]! * w[i]!;
-  return s;
+  let sum = 0, magnitude = 0;
+  for (let i = 0; i < values.length; i++) {
+    sum += values[i]! * w[i]!;
+    magnitude += Math.abs(values[i]! * w[i]!);
+  }
+  return { sum, magnitude };
 }
 
 export function normwiseError(analytic: readonly (readonly number[])[], numeric: readonly (readonly number[])[], floor = TINY): number {
@@ -98,18 +103,18 @@ export function gradcheck(
   const gradShapes = leaves.map((leaf) => leaf.grad?.shape ?? null);
 
   const values = inputs.map((x) => Array.from(x.data));
-  const loss = (): number => noGrad(() => {
+  const loss = (): { sum: number; magnitude: number } => noGrad(() => {
     const ts = values.map((v, i) => tensor(v, { shape: inputs[i]!.shape, dtype: 'float64' }));
     return weightedSum(f(...ts), w);
   });
   const numeric = values.map((v) =>
     v.map((x0, j) => {
       v[j] = x0 + step;
-      const up = loss();
+      const up = loss().sum;
       v[j] = x0 - step;
-      const down = loss();
+      const down = loss().sum;
       v[j] = x0;
       return (up - down) / (2 * step);
     }));
-  return { analytic, numeric, gradShapes, error: normwiseError(analytic, numeric, noiseFloor(loss(), step)) };
+  return { analytic, numeric, gradShapes, error: normwiseError(analytic, numeric, noiseFloor(loss().magnitude, step)) };
 }

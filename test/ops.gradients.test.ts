@@ -50,6 +50,18 @@ function binaryLaw(
 const anyValue = (n: number) => A.values(n);
 const positive = (n: number) => A.values(n, { min: 0.2, max: 3 });
 
+describe('the checker itself', () => {
+  it('flags a wrong gradient, and one too small for finite differences only against their noise', () => {
+    const x = { shape: [3, 3], data: [0.3, -1.2, 2, 0.7, -0.4, 1.5, -2.5, 0.9, 1.1] };
+    // x·detach(x) is x² with backward's gradient x instead of 2x.
+    expect(gradcheck((t) => t.mul(t.detach()), [x], { seed: 1 }).error).toBeGreaterThan(0.1);
+    // d/dx x^c for c = 1e-11 is ~1e-11: the central difference rounds it to 0, which is within noise.
+    const tiny = gradcheck((t) => T.pow(T.abs(t), 1e-11), [x], { seed: 1 });
+    expect(Math.max(...tiny.analytic[0]!.map(Math.abs))).toBeGreaterThan(0);
+    expect(tiny.error).toBeLessThan(TOLERANCE);
+  });
+});
+
 describe('gradients of elementwise ops', () => {
   unaryLaw('neg', T.neg, anyValue);
   unaryLaw('exp', T.exp, anyValue);
