@@ -115,16 +115,26 @@ describe('reductions against the reference', () => {
     });
   }
 
-  /** Small integers (so that ties are common) mixed with NaN and ±Infinity. */
-  const special = (n: number) => fc.array(fc.oneof(fc.integer({ min: -2, max: 2 }), fc.constantFrom(NaN, Infinity, -Infinity)), { minLength: n, maxLength: n });
+  /** Small integers (so that ties are common, +0 among them) mixed with −0, NaN and ±Infinity. */
+  const special = (n: number) => fc.array(fc.oneof(fc.integer({ min: -2, max: 2 }), fc.constantFrom(-0, NaN, Infinity, -Infinity)), { minLength: n, maxLength: n });
 
   for (const op of ['max', 'min'] as const) {
-    it(`${op} propagates NaN and handles ±Infinity like the reference`, () => {
+    it(`${op} propagates NaN, orders −0 below +0 and handles ±Infinity like the reference`, () => {
       const cases = A.shape({ maxRank: 3 }).chain((sh) =>
         fc.record({ x: A.dataOf(sh, special), axes: fc.option(A.axes(sh.length), { nil: undefined }), keepDims: fc.boolean() }));
       fc.assert(fc.property(cases, ({ x, axes, keepDims }) => expectExactly(lib[op](f64(x), axes, keepDims), reduce(x, axes, keepDims, op))), RUNS);
     });
   }
+
+  it('max(−0, +0) is +0 and min is −0 in either order, in the reductions and in maximum/minimum', () => {
+    for (const pair of [[0, -0], [-0, 0]]) {
+      const x = { shape: [2], data: pair };
+      expect(Object.is(T.max(f64(x)).item(), 0)).toBe(true);
+      expect(Object.is(T.min(f64(x)).item(), -0)).toBe(true);
+      expect(Object.is(T.maximum(f64({ shape: [1], data: [pair[0]!] }), f64({ shape: [1], data: [pair[1]!] })).item(), 0)).toBe(true);
+      expect(Object.is(T.minimum(f64({ shape: [1], data: [pair[0]!] }), f64({ shape: [1], data: [pair[1]!] })).item(), -0)).toBe(true);
+    }
+  });
 
   it('argmax picks the first of tied maxima, and a NaN over any number, like the reference', () => {
     const cases = A.shape({ minRank: 1 }).chain((sh) =>

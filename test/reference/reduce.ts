@@ -17,7 +17,8 @@ export function reduce(a: RefTensor, axes: number[] | undefined, keepDims: boole
     const index = unravel(i, a.shape).map((v, d) => (reduced.includes(d) ? 0 : v));
     const o = ravel(index, keptShape);
     const x = a.data[i]!;
-    // Math.max/min return NaN if either side is NaN, which is how NumPy and PyTorch propagate it.
+    // Math.max/min return NaN if either side is NaN, which is how NumPy and PyTorch propagate it,
+    // and order −0 below +0 (IEEE 754-2019 maximum/minimum), whichever comes first.
     acc[o] = op === 'max' ? Math.max(acc[o]!, x) : op === 'min' ? Math.min(acc[o]!, x) : acc[o]! + x;
   }
 

@@ -44,8 +44,9 @@ export const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = {
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
   pow: Math.pow,
-  maximum: (a, b) => (a >= b || Number.isNaN(a) ? a : b),
-  minimum: (a, b) => (a <= b || Number.isNaN(a) ? a : b),
+  // IEEE 754-2019 maximum/minimum: NaN propagates and −0 < +0, so max(−0, 0) is 0 in any order.
+  maximum: Math.max,
+  minimum: Math.min,
   eq: (a, b) => (a === b ? 1 : 0),
   ne: (a, b) => (a !== b ? 1 : 0),
   lt: (a, b) => (a < b ? 1 : 0),
