@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { crossEntropy, getBackend, Linear, MAX_DEVICE_LENGTH, memory, Module, Rng, SGD, setBackend, tensor, tidy, type Tensor } from '@switch-ts/tensor';
-import { backend } from '../packages/tensor/src/engine.js';
-import type { GpuBackend } from '../packages/tensor/src/backend/gpu/index.js';
+import { activeBackend as backend } from '@switch-ts/tensor/testing';
+import type { GpuBackend } from '@switch-ts/tensor';
 import { runnableModes } from './gpu.modes.js';
 
 /** setBackend('gpu') mode selection, and device memory over a long training loop. */

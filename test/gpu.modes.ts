@@ -1,5 +1,5 @@
 import { GPU_MODES, type GpuMode } from '@switch-ts/tensor';
-import { modeProblem } from '../packages/tensor/src/backend/gpu/modes.js';
+import { modeProblem } from '@switch-ts/tensor/testing';
 
 /**
  * The gpu.js modes the gpu test suites run in: every mode that runs here. headlessgl needs the

@@ -3,8 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '@switch-ts/tensor';
 import { SwitchLayer } from '@switch-ts/switch';
 import { Linear, Module, Rng, SGD, Adam, crossEntropy, getBackend, memory, setBackend, tensor, tidy, type GpuMode, type Tensor } from '@switch-ts/tensor';
-import { backend } from '../packages/tensor/src/engine.js';
-import type { GpuBackend } from '../packages/tensor/src/backend/gpu/index.js';
+import { activeBackend as backend } from '@switch-ts/tensor/testing';
+import type { GpuBackend } from '@switch-ts/tensor';
 import * as A from './arbitraries.js';
 import { headlessGlProblem, normwise, requireHeadlessGl, runnableModes, TOLERANCE } from './gpu.modes.js';
 

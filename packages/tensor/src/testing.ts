@@ -1,0 +1,7 @@
+/**
+ * @switch-ts/tensor/testing: what tests and benchmarks need to see inside the package (the live
+ * backend object with its counters, why a gpu.js mode cannot run here), kept apart from the main
+ * entry so that user code does not come to depend on it. Not covered by semver.
+ */
+export { backend as activeBackend } from './engine.js';
+export { modeProblem } from './backend/gpu/modes.js';
