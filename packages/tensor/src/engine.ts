@@ -161,21 +161,29 @@ export interface OpProfile {
   calls: number;
   flops: number;
   bytes: number;
+  /** Calls the active backend left to the CPU kernel (see the kernel table in the README). */
+  fallbacks: number;
+  /** Bytes those calls read back and uploaded. */
+  fallbackBytes: number;
 }
 export interface Profile {
   flops: number;
   bytes: number;
+  fallbacks: number;
+  fallbackBytes: number;
   byOp: Record<string, OpProfile>;
 }
 let profiling: Profile | null = null;
 
 /**
  * Runs `fn` and reports the floating-point operations and the bytes of tensor storage allocated
- * while it ran, in total and per op. FLOPs follow the per-op formulas documented in `flops.ts`.
+ * while it ran, in total and per op, and the kernel calls that fell back to the CPU with the bytes
+ * they moved. FLOPs follow the per-op formulas in the package README (each op passes its count
+ * to `runKernel`).
  */
 export function profile(fn: () => void): Profile {
   const outer = profiling;
-  const current: Profile = { flops: 0, bytes: 0, byOp: {} };
+  const current: Profile = { flops: 0, bytes: 0, fallbacks: 0, fallbackBytes: 0, byOp: {} };
   profiling = current;
   try {
     fn();
@@ -183,23 +191,27 @@ export function profile(fn: () => void): Profile {
     profiling = outer;
   }
   if (outer) {
-    outer.flops += current.flops;
-    outer.bytes += current.bytes;
-    for (const [op, p] of Object.entries(current.byOp)) addOp(outer, op, p.flops, p.bytes, p.calls);
+    for (const [op, p] of Object.entries(current.byOp)) addOp(outer, op, p);
   }
   return current;
 }
 
-function addOp(p: Profile, op: string, flops: number, bytes: number, calls = 1): void {
-  const entry = (p.byOp[op] ??= { calls: 0, flops: 0, bytes: 0 });
-  entry.calls += calls;
-  entry.flops += flops;
-  entry.bytes += bytes;
-  p.flops += flops;
-  p.bytes += bytes;
+const counters = ['calls', 'flops', 'bytes', 'fallbacks', 'fallbackBytes'] as const;
+
+function addOp(p: Profile, op: string, add: OpProfile): void {
+  const entry = (p.byOp[op] ??= { calls: 0, flops: 0, bytes: 0, fallbacks: 0, fallbackBytes: 0 });
+  for (const c of counters) entry[c] += add[c];
+  p.flops += add.flops;
+  p.bytes += add.bytes;
+  p.fallbacks += add.fallbacks;
+  p.fallbackBytes += add.fallbackBytes;
 }
 
-/** Called once per kernel run; a no-op unless `profile` is running. */
-export function recordOp(op: string, flops: number, bytes: number): void {
-  if (profiling) addOp(profiling, op, flops, bytes);
+/**
+ * Called once per kernel run (and per constructor); a no-op unless `profile` is running.
+ * `fallbackBytes` is given for a call that the CPU kernel ran for another backend.
+ */
+export function recordOp(op: string, flops: number, bytes: number, fallbackBytes?: number): void {
+  const fellBack = fallbackBytes !== undefined;
+  if (profiling) addOp(profiling, op, { calls: 1, flops, bytes, fallbacks: fellBack ? 1 : 0, fallbackBytes: fallbackBytes ?? 0 });
 }

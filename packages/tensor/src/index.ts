@@ -3,7 +3,7 @@ import { registerBackend } from './engine.js';
 
 /**
  * @switch-ts/tensor: N-d tensors with reverse-mode autodiff in pure TypeScript.
- * Ops and their gradients live in ops/, kernels behind the Backend interface in backend/.
+ * Ops and their gradients live in ops/; backends and their kernels (registered by name) in backend/.
  */
 export { fromArray, Tensor, tensor, type NestedArray, type TensorLike } from './tensor.js';
 export type { DType, TypedArray } from './dtype.js';
@@ -14,6 +14,10 @@ export {
   type OpProfile, type Profile,
 } from './engine.js';
 export type { Backend, BinaryOp, DataHandle, KernelInput, ReduceOp, UnaryOp } from './backend/backend.js';
+export {
+  listKernels, registerKernels, type KernelAttrs, type KernelConfig, type KernelListing, type KernelName, type KernelOutput,
+  type KernelTable,
+} from './backend/registry.js';
 export { GPU_MODES, GpuBackend, MAX_DEVICE_LENGTH, type GpuMode, type GpuOptions } from './backend/gpu/index.js';
 export { Rng } from './random.js';
 export * from './nn/index.js';

@@ -57,10 +57,17 @@ export class Tensor {
     return this.disposed;
   }
 
-  /** @internal The data handle on the active backend, moving the data there if it lives elsewhere. */
-  handle(op: string): DataHandle {
+  /** @internal Throws, naming `op`, if this tensor was disposed. */
+  assertLive(op: string): void {
     if (this.disposed) throw new Error(`${op}: tensor of shape ${fmt(this.shape)} was disposed`);
-    const target = backend();
+  }
+
+  /**
+   * @internal The data handle on `target`, moving the data there first if it lives on another
+   * backend. Only ops move data (to the active backend, where they run); reads never do.
+   */
+  handleOn(target: Backend, op: string): DataHandle {
+    this.assertLive(op);
     const s = this.storage;
     // Same name and mode means the same kind of handle (every CpuBackend reads every typed array).
     if (s.backend !== target && (s.backend.name !== target.name || s.backend.mode !== target.mode)) {
@@ -72,16 +79,16 @@ export class Tensor {
     return s.handle;
   }
 
-  /** The flat values (row-major). Read-only: copy before modifying. */
+  /** The flat values (row-major), read from wherever they live. Read-only: copy before modifying. */
   dataSync(): TypedArray {
-    const handle = this.handle('dataSync'); // may move the data to the active backend: resolve it first
-    return this.storage.backend.read(handle, this.dtype);
+    this.assertLive('dataSync');
+    return this.storage.backend.read(this.storage.handle, this.dtype);
   }
 
   /** The flat values, awaited: the readback that does not block where the device can answer later. */
   async data(): Promise<TypedArray> {
-    const handle = this.handle('data');
-    const b = this.storage.backend;
+    this.assertLive('data');
+    const { backend: b, handle } = this.storage;
     return b.readAsync ? b.readAsync(handle, this.dtype) : b.read(handle, this.dtype);
   }
 
@@ -100,7 +107,10 @@ export class Tensor {
     return this.dataSync()[0]!;
   }
 
-  /** In-place copy of same-shaped values; not recorded by autodiff (like torch's `with no_grad: x.copy_(v)`). */
+  /**
+   * In-place copy of same-shaped values into this tensor's storage, wherever it lives; not
+   * recorded by autodiff (like torch's `with no_grad: x.copy_(v)`).
+   */
   assign(values: Tensor | NestedArray | ArrayLike<number>): this {
     const src = values instanceof Tensor ? values : tensor(values, { dtype: this.dtype });
     // Flat values (a typed array, say) may fill a tensor of any shape with as many elements.
@@ -108,10 +118,11 @@ export class Tensor {
     if (!sameShape(src.shape, this.shape) && !flatFill) {
       throw new Error(`assign: shape ${fmt(src.shape)} does not match tensor of shape ${fmt(this.shape)}`);
     }
-    const handle = this.handle('assign');
-    const b = this.storage.backend;
-    if (b.assign && values instanceof Tensor && values.dtype === this.dtype) {
-      b.assign(handle, { handle: values.handle('assign'), shape: values.shape, dtype: values.dtype });
+    this.assertLive('assign');
+    const { backend: b, handle } = this.storage;
+    if (b.assign && values instanceof Tensor && values.dtype === this.dtype && values.storage.backend === b) {
+      values.assertLive('assign');
+      b.assign(handle, { handle: values.storage.handle, shape: values.shape, dtype: values.dtype });
       return this;
     }
     b.write(handle, arrayFrom(this.dtype, src.dataSync()));
@@ -120,7 +131,7 @@ export class Tensor {
 
   /** A tensor sharing this one's data but cut from the graph. */
   detach(): Tensor {
-    this.handle('detach');
+    this.assertLive('detach');
     return new Tensor(null, this.shape, this.dtype, this);
   }
 

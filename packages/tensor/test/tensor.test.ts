@@ -165,7 +165,7 @@ describe('profile', () => {
   it('counts 2mkn FLOPs for a matmul and the bytes of its output', () => {
     const a = zeros([8, 16]), b = zeros([16, 4]);
     const p = profile(() => { matmul(a, b); });
-    expect(p.byOp.matmul).toEqual({ calls: 1, flops: 2 * 8 * 16 * 4, bytes: 8 * 4 * 4 });
+    expect(p.byOp.matmul).toEqual({ calls: 1, flops: 2 * 8 * 16 * 4, bytes: 8 * 4 * 4, fallbacks: 0, fallbackBytes: 0 });
     expect(p.flops).toBe(2 * 8 * 16 * 4);
   });
 
@@ -197,8 +197,8 @@ describe('profile counts every allocation', () => {
       zeros([1000]);
       tensor(new Float32Array(10));
     });
-    expect(p.byOp.full).toEqual({ calls: 1, flops: 0, bytes: 4000 });
-    expect(p.byOp.tensor).toEqual({ calls: 1, flops: 0, bytes: 40 });
+    expect(p.byOp.full).toEqual({ calls: 1, flops: 0, bytes: 4000, fallbacks: 0, fallbackBytes: 0 });
+    expect(p.byOp.tensor).toEqual({ calls: 1, flops: 0, bytes: 40, fallbacks: 0, fallbackBytes: 0 });
     expect(p.bytes).toBe(4040);
   });
 });

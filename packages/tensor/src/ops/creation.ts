@@ -9,7 +9,7 @@ import { requireTensor, runKernel } from './kernel.js';
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
   checkShape('full', shape);
   if (!isDType(dtype)) throw new Error(`full: unknown dtype '${String(dtype)}'`);
-  return runKernel('full', [], shape, dtype, 0, (b) => b.fill(shape, value, dtype));
+  return runKernel('full', 'fill', { inputs: [], attrs: { value }, shape, dtype, flops: 0 });
 }
 
 export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {

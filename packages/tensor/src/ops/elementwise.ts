@@ -3,7 +3,7 @@ import type { BinaryOp, UnaryOp } from '../backend/backend.js';
 import { isDType, isFloat, promote, type DType } from '../dtype.js';
 import { broadcastShapes, checkShape, fmt, sameShape, sizeOf } from '../shape.js';
 import type { Tensor, TensorLike } from '../tensor.js';
-import { asTensor, kin, requireFloat, requireTensor, runKernel } from './kernel.js';
+import { asTensor, requireFloat, requireTensor, runKernel } from './kernel.js';
 import { sumTo } from './reduce.js';
 
 /**
@@ -12,7 +12,7 @@ import { sumTo } from './reduce.js';
  */
 
 function unaryKernel(op: UnaryOp, x: Tensor, name: string = op): Tensor {
-  return runKernel(name, [x], x.shape, x.dtype, x.size, (b, [h]) => b.unary(op, kin(x, h)));
+  return runKernel(name, 'unary', { inputs: [x], attrs: { op }, shape: x.shape, dtype: x.dtype, flops: x.size });
 }
 
 /** Defines a unary op from its kernel and its derivative rule dL/dx = g · f'(x, y). */
@@ -44,7 +44,7 @@ export function square(x: Tensor): Tensor {
 function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor, outDtype?: DType): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const dtype = outDtype ?? promote(a.dtype, b.dtype);
-  return runKernel(op, [a, b], shape, dtype, sizeOf(shape), (be, [ha, hb]) => be.binary(op, kin(a, ha), kin(b, hb), shape, dtype));
+  return runKernel(op, 'binary', { inputs: [a, b], attrs: { op }, shape, dtype, flops: sizeOf(shape) });
 }
 
 function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
@@ -112,8 +112,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const x = ta.dtype === dtype ? ta : cast(ta, dtype);
   const y = tb0.dtype === dtype ? tb0 : cast(tb0, dtype);
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
-  const out = runKernel('where', [cond, x, y], shape, dtype, 0, (be, [hc, hx, hy]) =>
-    be.where(kin(cond, hc), kin(x, hx), kin(y, hy), shape));
+  const out = runKernel('where', 'where', { inputs: [cond, x, y], attrs: {}, shape, dtype, flops: 0 });
   return record('where', out, [x, y], (g) => [
     x.requiresGrad ? sumTo(where(cond, g, 0), x.shape) : null,
     y.requiresGrad ? sumTo(where(cond, 0, g), y.shape) : null,
@@ -124,7 +123,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   requireTensor('cast', x);
   if (!isDType(dtype)) throw new Error(`cast: unknown dtype '${String(dtype)}' for tensor of shape ${fmt(x.shape)}; expected float32, float64 or int32`);
   if (x.dtype === dtype) return x;
-  const out = runKernel('cast', [x], x.shape, dtype, 0, (be, [h]) => be.cast(kin(x, h), dtype));
+  const out = runKernel('cast', 'cast', { inputs: [x], attrs: {}, shape: x.shape, dtype, flops: 0 });
   // Gradients only flow between float types; a cast to int32 ends the path.
   if (!isFloat(dtype) || !isFloat(x.dtype)) return out;
   return record('cast', out, [x], (g) => [cast(g, x.dtype)]);
@@ -137,6 +136,6 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   const target = broadcastShapes('broadcastTo', x.shape, shape);
   if (!sameShape(target, shape)) throw new Error(`broadcastTo: shape ${fmt(x.shape)} cannot be broadcast to ${fmt(shape)}`);
   if (sameShape(x.shape, shape)) return x;
-  const out = runKernel('broadcastTo', [x], shape, x.dtype, 0, (be, [h]) => be.expand(kin(x, h), shape));
+  const out = runKernel('broadcastTo', 'expand', { inputs: [x], attrs: {}, shape, dtype: x.dtype, flops: 0 });
   return record('broadcastTo', out, [x], (g) => [sumTo(g, x.shape)]);
 }

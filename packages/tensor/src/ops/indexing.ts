@@ -2,7 +2,7 @@ import { record } from '../autograd.js';
 import { fmt, normalizeAxis, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import type { DType } from '../dtype.js';
-import { kin, requireInt, requireTensor, runKernel } from './kernel.js';
+import { requireInt, requireTensor, runKernel } from './kernel.js';
 import { zeros } from './creation.js';
 import { reshape } from './shape.js';
 
@@ -33,7 +33,7 @@ export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
   checkIndices('gather', indices, x.shape[a]!, x, a);
   const flat = reshape(indices, [indices.size]);
   const flatShape = x.shape.map((d, i) => (i === a ? indices.size : d));
-  const out = runKernel('gather', [x, flat], flatShape, x.dtype, 0, (b, [hx, hi]) => b.gather(kin(x, hx), kin(flat, hi), a));
+  const out = runKernel('gather', 'gather', { inputs: [x, flat], attrs: { axis: a }, shape: flatShape, dtype: x.dtype, flops: 0 });
   const picked = record('gather', out, [x], (g) => [indexAdd(zeros(x.shape, x.dtype), flat, g, a)]);
   return reshape(picked, [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)]);
 }
@@ -53,8 +53,7 @@ export function indexAdd(x: Tensor, indices: Tensor, src: Tensor, axis = 0): Ten
     throw new Error(`indexAdd: src ${fmt(src.shape)} ${src.dtype} must have shape ${fmt(expected)} ${x.dtype} (x ${fmt(x.shape)}, indices ${fmt(indices.shape)}, axis ${a})`);
   }
   checkIndices('indexAdd', indices, x.shape[a]!, x, a);
-  const out = runKernel('indexAdd', [x, indices, src], x.shape, x.dtype, src.size, (b, [hx, hi, hs]) =>
-    b.indexAdd(kin(x, hx), kin(indices, hi), kin(src, hs), a));
+  const out = runKernel('indexAdd', 'indexAdd', { inputs: [x, indices, src], attrs: { axis: a }, shape: x.shape, dtype: x.dtype, flops: src.size });
   return record('indexAdd', out, [x, src], (g) => [g, gather(g, indices, a)]);
 }
 
@@ -73,8 +72,7 @@ export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor 
   requireTensor('takeAlongAxis', indices, 'indices');
   const a = normalizeAxis('takeAlongAxis', axis, x.rank, x.shape);
   checkAlongAxis('takeAlongAxis', x, indices, a);
-  const out = runKernel('takeAlongAxis', [x, indices], indices.shape, x.dtype, 0, (b, [hx, hi]) =>
-    b.takeAlongAxis(kin(x, hx), kin(indices, hi), a));
+  const out = runKernel('takeAlongAxis', 'takeAlongAxis', { inputs: [x, indices], attrs: { axis: a }, shape: indices.shape, dtype: x.dtype, flops: 0 });
   return record('takeAlongAxis', out, [x], (g) => [scatterAdd(zeros(x.shape, x.dtype), indices, g, a)]);
 }
 
@@ -85,8 +83,7 @@ export function scatterAdd(x: Tensor, indices: Tensor, src: Tensor, axis: number
   requireTensor('scatterAdd', src, 'src');
   const a = normalizeAxis('scatterAdd', axis, x.rank, x.shape);
   checkAlongAxis('scatterAdd', x, indices, a, src);
-  const out = runKernel('scatterAdd', [x, indices, src], x.shape, x.dtype, src.size, (b, [hx, hi, hs]) =>
-    b.scatterAdd(kin(x, hx), kin(indices, hi), kin(src, hs), a));
+  const out = runKernel('scatterAdd', 'scatterAdd', { inputs: [x, indices, src], attrs: { axis: a }, shape: x.shape, dtype: x.dtype, flops: src.size });
   return record('scatterAdd', out, [x, src], (g) => [g, takeAlongAxis(g, indices, a)]);
 }
 
@@ -100,7 +97,7 @@ export function oneHot(indices: Tensor, depth: number, dtype: DType = 'float32')
     if (v[i]! < 0 || v[i]! >= depth) throw new Error(`oneHot: index ${v[i]} is out of range [0, ${depth}) (indices ${fmt(indices.shape)})`);
   }
   const shape: Shape = [...indices.shape, depth];
-  return runKernel('oneHot', [indices], shape, dtype, 0, (b, [h]) => b.oneHot(kin(indices, h), depth, dtype));
+  return runKernel('oneHot', 'oneHot', { inputs: [indices], attrs: { depth }, shape, dtype, flops: 0 });
 }
 
 /**
@@ -114,6 +111,6 @@ export function topk(x: Tensor, k: number, axis = -1): { values: Tensor; indices
     throw new Error(`topk: k = ${k} must be an integer in [1, ${x.shape[a]}] for axis ${a} of ${fmt(x.shape)}`);
   }
   const shape = x.shape.map((d, i) => (i === a ? k : d));
-  const indices = runKernel('topk', [x], shape, 'int32', x.size, (b, [h]) => b.topk(kin(x, h), k, a));
+  const indices = runKernel('topk', 'topk', { inputs: [x], attrs: { k, axis: a }, shape, dtype: 'int32', flops: x.size });
   return { values: takeAlongAxis(x, indices, a), indices };
 }

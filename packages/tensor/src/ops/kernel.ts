@@ -1,33 +1,54 @@
-import type { Backend, DataHandle } from '../backend/backend.js';
-import { isFloat, type DType } from '../dtype.js';
-import { assertFinite, backend as backendOf, recordOp, storageBytes } from '../engine.js';
+import type { Backend, DataHandle, KernelInput } from '../backend/backend.js';
+import { CpuBackend } from '../backend/cpu/index.js';
+import { getKernel, type KernelAttrs, type KernelName, type KernelOutput } from '../backend/registry.js';
+import { isFloat, type DType, type TypedArray } from '../dtype.js';
+import { assertFinite, backend as activeBackend, recordOp, storageBytes } from '../engine.js';
 import { fmt, type Shape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { full } from './creation.js';
 
-/**
- * The one door from ops to backends: runs a kernel on the active backend, wraps its output in a
- * tensor, tells the profiler and applies the checkFinite switch.
- */
-export function runKernel(
-  op: string,
-  inputs: readonly Tensor[],
-  outShape: Shape,
-  outDtype: DType,
-  flops: number,
-  kernel: (b: Backend, handles: DataHandle[]) => DataHandle,
-): Tensor {
-  const handles = inputs.map((t) => t.handle(op));
-  const out = new Tensor(kernel(backendOf(), handles), outShape, outDtype);
-  recordOp(op, flops, storageBytes(outShape, outDtype));
-  assertFinite(op, inputs, out);
-  return out;
+export interface KernelCall<K extends KernelName> {
+  inputs: readonly Tensor[];
+  attrs: KernelAttrs[K];
+  /** The output's shape and dtype, computed and validated by the op. */
+  shape: Shape;
+  dtype: DType;
+  /** FLOPs of this call, by the op's formula (packages/tensor/README.md, Profiler). */
+  flops: number;
 }
 
+/**
+ * The one door from ops to backends: moves the inputs to the active backend, runs its kernel
+ * (or the CPU kernel, see `onCpu`), wraps the output in a tensor, tells the profiler and applies
+ * the checkFinite switch. `op` names the call in the profile and in errors.
+ */
+export function runKernel<K extends KernelName>(op: string, kernel: K, call: KernelCall<K>): Tensor {
+  const b = activeBackend();
+  const inputs = call.inputs.map((t): KernelInput => ({ handle: t.handleOn(b, op), shape: t.shape, dtype: t.dtype }));
+  const out: KernelOutput = { shape: call.shape, dtype: call.dtype };
+  const own = getKernel(b.name, kernel);
+  const ran = own && (own.accepts?.(inputs, call.attrs, out, b) ?? true)
+    ? { handle: own.run(inputs, call.attrs, out, b), movedBytes: undefined }
+    : onCpu(b, kernel, inputs, call.attrs, out);
+  const result = new Tensor(ran.handle, call.shape, call.dtype);
+  recordOp(op, call.flops, storageBytes(call.shape, call.dtype), ran.movedBytes);
+  assertFinite(op, call.inputs, result);
+  return result;
+}
 
-/** Kernel inputs for tensors whose handles `runKernel` already resolved. */
-export function kin(t: Tensor, handle: DataHandle): { handle: DataHandle; shape: Shape; dtype: DType } {
-  return { handle, shape: t.shape, dtype: t.dtype };
+const cpu = new CpuBackend();
+
+/**
+ * A kernel the active backend does not run: the CPU kernel on its inputs read back, the result
+ * uploaded. The bytes moved are counted in the profile (`fallbacks`, `fallbackBytes`).
+ */
+function onCpu<K extends KernelName>(
+  b: Backend, kernel: K, inputs: readonly KernelInput[], attrs: KernelAttrs[K], out: KernelOutput,
+): { handle: DataHandle; movedBytes: number } {
+  const host = inputs.map((x) => ({ ...x, handle: b.read(x.handle, x.dtype) }));
+  const values = getKernel('cpu', kernel)!.run(host, attrs, out, cpu) as TypedArray;
+  const movedBytes = inputs.reduce((n, x) => n + storageBytes(x.shape, x.dtype), storageBytes(out.shape, out.dtype));
+  return { handle: b.upload(values, out.dtype), movedBytes };
 }
 
 export function requireFloat(op: string, ...ts: Tensor[]): void {

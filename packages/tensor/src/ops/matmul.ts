@@ -1,7 +1,7 @@
 import { record } from '../autograd.js';
 import { broadcastShapes, fmt, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { kin, requireFloat, requireTensor, runKernel } from './kernel.js';
+import { requireFloat, requireTensor, runKernel } from './kernel.js';
 import { sumTo } from './reduce.js';
 import { reshape, squeeze, unsqueeze } from './shape.js';
 
@@ -49,8 +49,7 @@ function batchedMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): 
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
   const outShape = [...batch, m, n];
   const flops = 2 * sizeOf(batch) * m * k * n;
-  const out = runKernel('matmul', [a, b], outShape, a.dtype, flops, (be, [ha, hb]) =>
-    be.matmul(kin(a, ha), kin(b, hb), transA, transB, outShape));
+  const out = runKernel('matmul', 'matmul', { inputs: [a, b], attrs: { transA, transB }, shape: outShape, dtype: a.dtype, flops });
   return record('matmul', out, [a, b], (g) => {
     // Each case is the product rule written for the stored (possibly transposed) operand.
     const ga = transA ? batchedMatmul(b, g, transB, true) : batchedMatmul(g, b, false, !transB);

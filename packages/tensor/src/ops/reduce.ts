@@ -3,7 +3,7 @@ import type { ReduceOp } from '../backend/backend.js';
 import { fmt, normalizeAxis, sameShape, sizeOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { broadcastTo, eq } from './elementwise.js';
-import { kin, requireFloat, requireTensor, runKernel } from './kernel.js';
+import { requireFloat, requireTensor, runKernel } from './kernel.js';
 import { reshape } from './shape.js';
 
 /** Reductions. FLOPs: one per input element. Axes may be negative; no axis means all axes. */
@@ -25,11 +25,11 @@ function reduceKernel(op: ReduceOp, x: Tensor, axes: readonly number[], keepDims
   for (const axis of axes) {
     const outShape = cur.shape.filter((_, i) => i !== axis);
     const input = cur;
-    cur = runKernel(op, [input], outShape, x.dtype, input.size, (b, [h]) => b.reduce(op, kin(input, h), axis));
+    cur = runKernel(op, 'reduce', { inputs: [input], attrs: { op, axis }, shape: outShape, dtype: x.dtype, flops: input.size });
     if (input !== x) input.dispose();
   }
   // Reducing over no axes (or a 0-d tensor) still returns a fresh tensor, never a view of x.
-  if (cur === x) cur = runKernel(op, [x], x.shape, x.dtype, 0, (b, [h]) => b.expand(kin(x, h), x.shape));
+  if (cur === x) cur = runKernel(op, 'expand', { inputs: [x], attrs: {}, shape: x.shape, dtype: x.dtype, flops: 0 });
   return keepDims ? reshape(cur, keptShape(x.shape, axes)) : cur;
 }
 
@@ -79,7 +79,7 @@ function argReduce(op: 'argmax' | 'argmin') {
     const a = normalizeAxis(op, axis, x.rank, x.shape);
     if (x.shape[a] === 0) throw new Error(`${op}: cannot reduce an empty dimension of ${fmt(x.shape)}`);
     const outShape = x.shape.filter((_, i) => i !== a);
-    return runKernel(op, [x], outShape, 'int32', x.size, (b, [h]) => b.argReduce(op, kin(x, h), a));
+    return runKernel(op, 'argReduce', { inputs: [x], attrs: { op, axis: a }, shape: outShape, dtype: 'int32', flops: x.size });
   };
 }
 /** Index of the first maximum along `axis` (int32, no gradient). */

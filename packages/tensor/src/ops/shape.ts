@@ -1,7 +1,7 @@
 import { record } from '../autograd.js';
 import { checkShape, fmt, normalizeAxis, sameShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { kin, requireTensor, runKernel } from './kernel.js';
+import { requireTensor, runKernel } from './kernel.js';
 
 /** Shape ops. reshape/squeeze/unsqueeze are views (no copy); the rest copy. FLOPs: none. */
 
@@ -9,7 +9,6 @@ import { kin, requireTensor, runKernel } from './kernel.js';
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   requireTensor('reshape', x);
   const target = inferReshape(x, shape);
-  x.handle('reshape');
   const out = new Tensor(null, target, x.dtype, x);
   return record('reshape', out, [x], (g) => [reshape(g, x.shape)]);
 }
@@ -35,7 +34,7 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   const valid = p.length === x.rank && p.every((d) => Number.isInteger(d) && d >= 0 && d < x.rank) && new Set(p).size === p.length;
   if (!valid) throw new Error(`transpose: ${JSON.stringify(p)} is not a permutation of the ${x.rank} dims of ${fmt(x.shape)}`);
   const outShape = p.map((d) => x.shape[d]!);
-  const out = runKernel('transpose', [x], outShape, x.dtype, 0, (b, [h]) => b.transpose(kin(x, h), p));
+  const out = runKernel('transpose', 'transpose', { inputs: [x], attrs: { perm: p }, shape: outShape, dtype: x.dtype, flops: 0 });
   const inverse = new Array<number>(p.length);
   p.forEach((d, i) => (inverse[d] = i));
   return record('transpose', out, [x], (g) => [transpose(g, inverse)]);
@@ -78,13 +77,13 @@ export function slice(x: Tensor, begin: number | readonly number[], size?: numbe
       throw new Error(`slice: begin ${JSON.stringify(start)} size ${JSON.stringify(extent)} is out of bounds for ${fmt(x.shape)} at dim ${d}`);
     }
   });
-  const out = runKernel('slice', [x], extent, x.dtype, 0, (be, [h]) => be.slice(kin(x, h), start, extent));
+  const out = runKernel('slice', 'slice', { inputs: [x], attrs: { begin: start }, shape: extent, dtype: x.dtype, flops: 0 });
   return record('slice', out, [x], (g) => [pad(g, start, x.shape)]);
 }
 
 /** Zeros of `shape` with `x` at `begin`: the adjoint of slice. */
 function pad(x: Tensor, begin: readonly number[], shape: readonly number[]): Tensor {
-  const out = runKernel('pad', [x], shape, x.dtype, 0, (be, [h]) => be.pad(kin(x, h), begin, shape));
+  const out = runKernel('pad', 'pad', { inputs: [x], attrs: { begin }, shape, dtype: x.dtype, flops: 0 });
   return record('pad', out, [x], (g) => [slice(g, begin, x.shape)]);
 }
 
@@ -102,7 +101,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   }
   const outShape = first.shape.slice();
   outShape[a] = xs.reduce((n, x) => n + x.shape[a]!, 0);
-  const out = runKernel('concat', xs, outShape, first.dtype, 0, (b, hs) => b.concat(xs.map((x, i) => kin(x, hs[i])), a));
+  const out = runKernel('concat', 'concat', { inputs: xs, attrs: { axis: a }, shape: outShape, dtype: first.dtype, flops: 0 });
   return record('concat', out, xs, (g) => {
     let at = 0;
     return xs.map((x) => {

@@ -2,7 +2,7 @@ import { record } from '../autograd.js';
 import { fmt, normalizeAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { mul, sub, where } from './elementwise.js';
-import { kin, requireFloat, requireInt, requireTensor, runKernel } from './kernel.js';
+import { requireFloat, requireInt, requireTensor, runKernel } from './kernel.js';
 import { max, sum } from './reduce.js';
 import { reshape, unsqueeze } from './shape.js';
 import { takeAlongAxis } from './indexing.js';
@@ -17,7 +17,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   requireTensor('softmax', x);
   requireFloat('softmax', x);
   const a = normalizeAxis('softmax', axis, x.rank, x.shape);
-  const y = runKernel('softmax', [x], x.shape, x.dtype, 5 * x.size, (b, [h]) => b.softmax(kin(x, h), a));
+  const y = runKernel('softmax', 'softmax', { inputs: [x], attrs: { axis: a }, shape: x.shape, dtype: x.dtype, flops: 5 * x.size });
   // dx = y ⊙ (g − Σ_axis g⊙y): the Jacobian-vector product of softmax without forming the Jacobian.
   return record('softmax', y, [x], (g) => [mul(y, sub(g, sum(mul(g, y), a, true)))]);
 }
@@ -27,7 +27,7 @@ export function logsumexp(x: Tensor, axis = -1, keepDims = false): Tensor {
   requireFloat('logsumexp', x);
   const a = normalizeAxis('logsumexp', axis, x.rank, x.shape);
   const outShape = x.shape.filter((_, i) => i !== a);
-  const y = runKernel('logsumexp', [x], outShape, x.dtype, 4 * x.size, (b, [h]) => b.logsumexp(kin(x, h), a));
+  const y = runKernel('logsumexp', 'logsumexp', { inputs: [x], attrs: { axis: a }, shape: outShape, dtype: x.dtype, flops: 4 * x.size });
   // d/dx logsumexp(x) = softmax(x).
   const out = record('logsumexp', y, [x], (g) => [mul(unsqueeze(g, a), softmax(x, a))]);
   return keepDims ? unsqueeze(out, a) : out;

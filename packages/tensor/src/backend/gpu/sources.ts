@@ -1,5 +1,6 @@
 import { broadcastStrides, splitAtAxis, stridesOf, type Shape } from '../../shape.js';
 import type { BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
+import { formulaName } from '../formulas.js';
 
 /**
  * JavaScript sources of the gpu.js kernels, one generator per kernel name (the names of cpu/).
@@ -7,13 +8,15 @@ import type { BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
  * flat output index. A kernel is compiled per shape, so shapes and strides are written into the
  * source as literals: loops get constant bounds (gpu.js caps runtime-bounded loops at
  * loopMaxIterations and silently cuts them short) and index arithmetic folds into constants.
- * The formulas mirror cpu/math.ts.
+ * Elementwise kernels call the shared formulas (../formulas.ts) that the gpu.js instance holds
+ * as functions `op_<name>`.
  */
 
 /**
  * Lines declaring `c0..c{r-1}`, the coordinates of flat index `i` in `shape`. Index math runs in
- * float on GL: `floor((i + 0.5) / s)` is exact for i < 2^22, where a bare `floor(i / s)` can
- * land on 2.9999 and floor to 2.
+ * float on GL: `floor((i + 0.5) / s)` is exact while i + 0.5 is representable in float32
+ * (i < 2^23, MAX_DEVICE_LENGTH in index.ts), where a bare `floor(i / s)` can land on 2.9999
+ * and floor to 2.
  */
 function coords(shape: Shape, i = 'i'): string {
   const strides = stridesOf(shape);
@@ -32,48 +35,6 @@ function offset(strides: readonly number[], base = 0): string {
 
 const kernel = (params: string[], body: string): string => `function (${params.join(', ')}) {\nconst i = this.thread.x;\n${body}\n}`;
 
-/** tanh written as (1 - e^{-2|x|}) / (1 + e^{-2|x|}): GLSL ES 1 has no tanh, and e^{2x} overflows. */
-const tanhOf = (x: string, out: string): string =>
-  `const e_${out} = Math.exp(-2 * Math.abs(${x}));\nlet ${out} = (1 - e_${out}) / (1 + e_${out});\nif (${x} < 0) { ${out} = -${out}; }`;
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-const GELU_C = 0.044715;
-
-/** Each unary op as statements over `v` ending in a return. */
-const unaryBodies: Record<UnaryOp, string> = {
-  neg: 'return -v;',
-  exp: 'return Math.exp(v);',
-  log: 'return Math.log(v);',
-  sqrt: 'return Math.sqrt(v);',
-  abs: 'return Math.abs(v);',
-  sign: 'if (v > 0) { return 1; }\nif (v < 0) { return -1; }\nreturn 0;',
-  tanh: `${tanhOf('v', 't')}\nreturn t;`,
-  sigmoid: 'if (v >= 0) { return 1 / (1 + Math.exp(-v)); }\nconst e = Math.exp(v);\nreturn e / (1 + e);',
-  relu: 'if (v > 0) { return v; }\nreturn 0;',
-  gelu: `const u = ${SQRT_2_OVER_PI} * (v + ${GELU_C} * v * v * v);\n${tanhOf('u', 't')}\nreturn 0.5 * v * (1 + t);`,
-  geluGrad: `const u = ${SQRT_2_OVER_PI} * (v + ${GELU_C} * v * v * v);\n${tanhOf('u', 't')}\n` +
-    `const du = ${SQRT_2_OVER_PI} * (1 + ${3 * GELU_C} * v * v);\nreturn 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du;`,
-};
-
-/** Each binary op as statements over `x` and `y` ending in a return. */
-const binaryBodies: Record<BinaryOp, string> = {
-  add: 'return x + y;',
-  sub: 'return x - y;',
-  mul: 'return x * y;',
-  div: 'return x / y;',
-  // GLSL's pow is undefined for x < 0 and for x = 0, y <= 0; Math.pow is not.
-  pow: 'if (y == 0) { return 1; }\nconst p = Math.pow(Math.abs(x), y);\nif (x >= 0) { return p; }\n' +
-    'if (Math.floor(y) != y) { return Math.sqrt(-1 - Math.abs(x)); }\nif (Math.floor(y * 0.5) * 2 == y) { return p; }\nreturn -p;',
-  maximum: 'if (x >= y) { return x; }\nreturn y;',
-  minimum: 'if (x <= y) { return x; }\nreturn y;',
-  eq: 'if (x == y) { return 1; }\nreturn 0;',
-  ne: 'if (x != y) { return 1; }\nreturn 0;',
-  lt: 'if (x < y) { return 1; }\nreturn 0;',
-  le: 'if (x <= y) { return 1; }\nreturn 0;',
-  gt: 'if (x > y) { return 1; }\nreturn 0;',
-  ge: 'if (x >= y) { return 1; }\nreturn 0;',
-};
-
 export function copy(): string {
   return kernel(['a'], 'return a[i];');
 }
@@ -83,14 +44,14 @@ export function fill(): string {
 }
 
 export function unary(op: UnaryOp): string {
-  return kernel(['a'], `const v = a[i];\n${unaryBodies[op]}`);
+  return kernel(['a'], `return ${formulaName(op)}(a[i]);`);
 }
 
 export function binary(op: BinaryOp, aShape: Shape, bShape: Shape, outShape: Shape): string {
   return kernel(['a', 'b'], `${coords(outShape)}
 const x = a[${offset(broadcastStrides(aShape, outShape))}];
 const y = b[${offset(broadcastStrides(bShape, outShape))}];
-${binaryBodies[op]}`);
+return ${formulaName(op)}(x, y);`);
 }
 
 export function where(condShape: Shape, aShape: Shape, bShape: Shape, outShape: Shape): string {
@@ -187,7 +148,7 @@ function lineStart(shape: Shape, axis: number): { len: number; inner: number; st
 
 export function reduce(op: ReduceOp, shape: Shape, axis: number): string {
   const { len, inner, start } = lineStart(shape, axis);
-  const combine = op === 'sum' ? 'acc += v;' : `if (v ${op === 'max' ? '>' : '<'} acc) { acc = v; }`;
+  const combine = op === 'sum' ? 'acc += v;' : `acc = ${formulaName(op === 'max' ? 'maximum' : 'minimum')}(acc, v);`;
   return kernel(['a'], `const line = ${start};
 let acc = a[line];
 for (let j = 1; j < ${len}; j++) {
@@ -197,12 +158,15 @@ for (let j = 1; j < ${len}; j++) {
 return acc;`);
 }
 
-/** Σ exp(x - max) along the line, given the line maxima; 0 for a line of -Infinity (max < -3e38). */
+/**
+ * Σ exp(x - max) along the line, given the line maxima; 0 for a line of -Infinity, the only
+ * value below float32's lowest finite (a line of that lowest value, a common mask, is uniform).
+ */
 export function sumExp(shape: Shape, axis: number): string {
   const { len, inner, start } = lineStart(shape, axis);
   return kernel(['a', 'mx'], `const line = ${start};
 const m = mx[i];
-if (m < -3.0e38) { return 0; }
+if (m < -3.4028234663852886e38) { return 0; }
 let acc = 0;
 for (let j = 0; j < ${len}; j++) {
   acc += Math.exp(a[line + j * ${inner}] - m);

@@ -1,0 +1,103 @@
+import type { BinaryOp, UnaryOp } from './backend.js';
+
+/**
+ * The scalar formulas behind the elementwise kernels, written once, in the subset of JavaScript
+ * that gpu.js compiles to GLSL and WebAssembly. The CPU backend compiles this same source into
+ * JavaScript functions (`compiledFormulas`), the gpu backend adds it to its gpu.js instance
+ * (`formulaFunctions`), so both run one formula and cannot drift.
+ *
+ * Two rules keep the GL targets honest. NaN is tested for explicitly (`v != v`) wherever a
+ * comparison decides the result: GLSL leaves NaN comparisons undefined, and Mesa turns
+ * "if (v <= 0) return 0" into a max() that drops the NaN. And no formula relies on a GLSL
+ * built-in gpu.js does not define well (tanh: its polyfill overflows past |x| ≈ 44 and cancels
+ * near 0).
+ */
+
+/** Each unary op as statements over `v` ending in a return. */
+export const unaryFormulas: Record<UnaryOp, string> = {
+  neg: 'return -v;',
+  exp: 'return Math.exp(v);',
+  log: 'return Math.log(v);',
+  sqrt: 'return Math.sqrt(v);',
+  abs: 'return Math.abs(v);',
+  // ±0 and NaN return themselves, like Math.sign and torch.sign.
+  sign: 'if (v != v) { return v; }\nif (v > 0) { return 1; }\nif (v < 0) { return -1; }\nreturn v;',
+  // For |v| < 0.1 the Taylor series to v^15 (error below 1e-19 relative), since 1 − e^{−2|v|}
+  // cancels there (in float32, 3e-3 relative at 1e-5); above it the exp form, which cannot overflow.
+  tanh: `const a = Math.abs(v);
+if (a < 0.1) {
+  const s = v * v;
+  return v * (1 + s * (-1 / 3 + s * (2 / 15 + s * (-17 / 315 + s * (62 / 2835 + s * (-1382 / 155925 +
+    s * (21844 / 6081075 + s * (-929569 / 638512875))))))));
+}
+const e = Math.exp(-2 * a);
+const t = (1 - e) / (1 + e);
+if (v < 0) { return -t; }
+return t;`,
+  // Written with exp(−|v|) so that neither branch overflows; NaN falls to the second branch.
+  sigmoid: 'if (v >= 0) { return 1 / (1 + Math.exp(-v)); }\nconst e = Math.exp(v);\nreturn e / (1 + e);',
+  relu: 'if (v != v || v > 0) { return v; }\nreturn 0;',
+  // GELU, tanh form (Hendrycks & Gimpel 2016; PyTorch's approximate='tanh', as in T5 v1.1 and GPT-2).
+  gelu: `return 0.5 * v * (1 + op_tanh(${Math.sqrt(2 / Math.PI)} * (v + 0.044715 * v * v * v)));`,
+  // d gelu / dv, differentiated by hand from the formula above.
+  geluGrad: `const t = op_tanh(${Math.sqrt(2 / Math.PI)} * (v + 0.044715 * v * v * v));
+const du = ${Math.sqrt(2 / Math.PI)} * (1 + ${3 * 0.044715} * v * v);
+return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du;`,
+};
+
+/** The IEEE 754-2019 maximum/minimum tail: equal values, or a NaN (then x + y is NaN). */
+const equalOrNaN = (zeros: string) => `if (x == y && x != 0) { return x; }\n${zeros}`;
+
+/** Each binary op as statements over `x` and `y` ending in a return. */
+export const binaryFormulas: Record<BinaryOp, string> = {
+  add: 'return x + y;',
+  sub: 'return x - y;',
+  mul: 'return x * y;',
+  div: 'return x / y;',
+  // GLSL's pow is undefined for x < 0 (and x = 0, y ≤ 0), so the sign is worked out here, as
+  // Math.pow has it: a negative base (or −0, told apart by 1 / −0 = −Infinity) keeps its sign
+  // under an odd exponent, and a negative base gives NaN (√−1) under a non-integer one.
+  pow: `if (y == 0) { return 1; }
+const p = Math.pow(Math.abs(x), y);
+if (x > 0 || x != x) { return p; }
+if (Math.floor(y) != y) {
+  if (x < 0) { return Math.sqrt(-1 - Math.abs(x)); }
+  return p;
+}
+if (Math.floor(y * 0.5) * 2 == y) { return p; }
+if (x < 0 || 1 / x < 0) { return -p; }
+return p;`,
+  // NaN propagates; ±0 are ordered −0 < +0, so max(−0, +0) is +0 in either order.
+  maximum: `if (x > y) { return x; }\nif (y > x) { return y; }\n${equalOrNaN('return x + y;')}`,
+  minimum: `if (x < y) { return x; }\nif (y < x) { return y; }\n${equalOrNaN('return -(-x - y);')}`,
+  eq: 'if (x == y) { return 1; }\nreturn 0;',
+  ne: 'if (x != y) { return 1; }\nreturn 0;',
+  lt: 'if (x < y) { return 1; }\nreturn 0;',
+  le: 'if (x <= y) { return 1; }\nreturn 0;',
+  gt: 'if (x > y) { return 1; }\nreturn 0;',
+  ge: 'if (x >= y) { return 1; }\nreturn 0;',
+};
+
+/** The function a formula compiles to: `op_relu`, `op_maximum` (prefixed to stay clear of GLSL built-ins). */
+export const formulaName = (op: UnaryOp | BinaryOp): string => `op_${op}`;
+
+const unarySource = (op: UnaryOp): string => `function ${formulaName(op)}(v) {\n${unaryFormulas[op]}\n}`;
+const binarySource = (op: BinaryOp): string => `function ${formulaName(op)}(x, y) {\n${binaryFormulas[op]}\n}`;
+
+const unaryOps = Object.keys(unaryFormulas) as UnaryOp[];
+const binaryOps = Object.keys(binaryFormulas) as BinaryOp[];
+
+/** Every formula as a named function source with its parameters, for gpu.js's addFunction. */
+export const formulaFunctions: { source: string; params: string[] }[] = [
+  ...unaryOps.map((op) => ({ source: unarySource(op), params: ['v'] })),
+  ...binaryOps.map((op) => ({ source: binarySource(op), params: ['x', 'y'] })),
+];
+
+/** The formulas compiled to JavaScript functions, for the CPU backend. */
+export function compiledFormulas(): { unary: Record<UnaryOp, (v: number) => number>; binary: Record<BinaryOp, (x: number, y: number) => number> } {
+  const names = [...unaryOps, ...binaryOps].map(formulaName);
+  const source = `${formulaFunctions.map((f) => f.source).join('\n')}\nreturn { ${names.join(', ')} };`;
+  const fns = new Function(source)() as Record<string, (...args: number[]) => number>;
+  const pick = <K extends string>(ops: K[]) => Object.fromEntries(ops.map((op) => [op, fns[formulaName(op as UnaryOp)]])) as Record<K, never>;
+  return { unary: pick(unaryOps), binary: pick(binaryOps) };
+}
