@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { crossEntropy, getBackend, Linear, MAX_DEVICE_LENGTH, memory, Module, Rng, SGD, setBackend, tensor, tidy, type Tensor } from '@switch-ts/tensor';
+import { crossEntropy, getBackend, Linear, MAX_DEVICE_LENGTH, memory, Module, profile, Rng, SGD, setBackend, tensor, tidy, type Tensor } from '@switch-ts/tensor';
 import { activeBackend as backend } from '@switch-ts/tensor/testing';
 import type { GpuBackend } from '@switch-ts/tensor';
 import { runnableModes } from './gpu.modes.js';
@@ -46,6 +46,50 @@ describe("setBackend('gpu', { mode })", () => {
       setBackend('cpu');
       expect(Array.from(y.add(1).dataSync())).toEqual([3, 5, 7]);
     }
+  });
+});
+
+describe('the kernel registry on the gpu backend', () => {
+  it('a kernel the backend does not register runs on the CPU, counted with the bytes it moved', () => {
+    setBackend('gpu', { mode: best });
+    const x = tensor([[1, 5, 2], [7, 0, 3]]);
+    const p = profile(() => { x.argmax(1); x.mul(2); });
+    // argmax: 6 float32 read back, 2 int32 uploaded; mul runs on the device.
+    expect(p.byOp.argmax).toMatchObject({ calls: 1, fallbacks: 1, fallbackBytes: 6 * 4 + 2 * 4 });
+    expect(p.byOp.mul).toMatchObject({ calls: 1, fallbacks: 0, fallbackBytes: 0 });
+    expect(p).toMatchObject({ fallbacks: 1, fallbackBytes: 32 });
+  });
+
+  it('inputs the backend declines (float64) run on the CPU kernel, with float64 results', () => {
+    setBackend('gpu', { mode: best });
+    const x = tensor([1 / 3, 2], { dtype: 'float64' });
+    const p = profile(() => { expect(Array.from(x.mul(3).dataSync())).toEqual([1, 6]); });
+    expect(p.byOp.mul).toMatchObject({ fallbacks: 1 });
+  });
+});
+
+describe('reads never move a tensor', () => {
+  it('dataSync, toArray and data read a CPU tensor in place while the gpu backend is active', async () => {
+    const x = tensor([1, 2, 3]);
+    setBackend('gpu', { mode: best });
+    const b = backend() as GpuBackend;
+    const before = b.liveDeviceArrays;
+    expect(Array.from(x.dataSync())).toEqual([1, 2, 3]);
+    expect(x.toArray()).toEqual([1, 2, 3]);
+    expect(Array.from(await x.data())).toEqual([1, 2, 3]);
+    expect(b.liveDeviceArrays).toBe(before);
+  });
+
+  it('assign writes a tensor where it lives, from a tensor on another backend', () => {
+    const w = tensor([0, 0]);
+    const shared = w.dataSync();
+    setBackend('gpu', { mode: best });
+    const b = backend() as GpuBackend;
+    const v = tensor([4, 5]);
+    const before = b.liveDeviceArrays;
+    w.assign(v);
+    expect(b.liveDeviceArrays).toBe(before);
+    expect(Array.from(shared)).toEqual([4, 5]); // still the CPU array it was
   });
 });
 

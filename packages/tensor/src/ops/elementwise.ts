@@ -80,7 +80,7 @@ export const pow = binary('pow', (g, a, b, y) => [
   a.requiresGrad ? g.mul(b).mul(pow(a, sub(b, 1))) : null,
   b.requiresGrad ? g.mul(y).mul(log(a)) : null,
 ]);
-/** The gradient goes to the larger operand; ties go to the first, like the kernel's choice. */
+/** The gradient goes to the larger operand; a tie sends it all to the first (a valid subgradient; PyTorch splits ties evenly). */
 export const maximum = binary('maximum', (g, a, b) => {
   const first = a.ge(b);
   return [g.mul(first), g.mul(sub(1, first))];

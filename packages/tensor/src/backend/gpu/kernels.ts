@@ -9,8 +9,8 @@ import * as src from './sources.js';
 /**
  * The gpu backend's kernels: each compiles (once per shape, see KernelCache) the gpu.js source
  * of the same name in sources.ts. A kernel runs when its operands and output live on the device;
- * otherwise the registry runs the CPU kernel. argReduce and topk are not here: their sequential
- * scans gain nothing from one thread per output, so they always take the CPU kernel.
+ * otherwise the registry runs the CPU kernel. argReduce and topk are not here, so they always
+ * take the CPU kernel (the package README's kernel table says why).
  */
 
 /** `f` applied to a device array, now or, for a pending one, once it is there. */
@@ -33,7 +33,10 @@ function packedOf(out: DeviceArray, length: number): Float32Array {
 const onDeviceAll = (inputs: readonly KernelInput[], out: KernelOutput): boolean =>
   onDevice(out.dtype, sizeOf(out.shape)) && inputs.every((x) => onDevice(x.dtype, sizeOf(x.shape)));
 
-/** A kernel that runs whenever its data is on the device (and `alsoNeeds`, when given). */
+/**
+ * A kernel that runs whenever its data is on the device (and `alsoNeeds`, when given): float64,
+ * empty tensors and tensors over MAX_DEVICE_LENGTH take the CPU kernel.
+ */
 function onDeviceKernel<K extends KernelName>(
   run: KernelConfig<K, GpuBackend>['run'],
   extra: { alsoNeeds?: (inputs: readonly KernelInput[], attrs: KernelAttrs[K], out: KernelOutput, b: GpuBackend) => boolean; note?: string } = {},
@@ -42,7 +45,7 @@ function onDeviceKernel<K extends KernelName>(
   return {
     run,
     accepts: (inputs, attrs, out, b) => onDeviceAll(inputs, out) && (alsoNeeds?.(inputs, attrs, out, b) ?? true),
-    note: `float64, empty and longer than 2^23 elements: CPU${note ? `; ${note}` : ''}`,
+    ...(note ? { note } : {}),
   };
 }
 
@@ -90,7 +93,7 @@ export const gpuKernels: KernelTable<GpuBackend> = {
       // The CPU kernel truncates an exact quotient (an Int32Array store); a float quotient on the
       // GPU can land a rounding below the integer and truncate one too low.
       alsoNeeds: (_, { op }, out) => !(out.dtype === 'int32' && (op === 'div' || op === 'pow')),
-      note: 'int32 div and pow: CPU (exact truncation)',
+      note: 'int32 div and pow on the CPU',
     },
   ),
 
@@ -136,7 +139,6 @@ export const gpuKernels: KernelTable<GpuBackend> = {
       return b.run(`concat:${shapes.join(';')}:${axis}`, () => src.concat(shapes, axis), out.shape, parts);
     },
     accepts: (xs, _, out) => onDeviceAll(xs.filter((x) => sizeOf(x.shape) > 0), out),
-    note: 'float64, and longer than 2^23 elements: CPU',
   },
 
   gather: onDeviceKernel(([x, idx], { axis }, out, b) => {
