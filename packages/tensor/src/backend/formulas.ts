@@ -54,11 +54,12 @@ export const binaryFormulas: Record<BinaryOp, string> = {
   sub: 'return x - y;',
   mul: 'return x * y;',
   div: 'return x / y;',
-  // GLSL's pow is undefined for x < 0 (and x = 0, y ≤ 0), so the sign is worked out here, as
-  // Math.pow has it: a negative base (or −0, told apart by 1 / −0 = −Infinity) keeps its sign
+  // GLSL's pow is undefined for x < 0 and for x = 0, y < 0 (there 1 / +0 = +Infinity), so the
+  // sign is worked out here, as Math.pow has it: a negative base (or −0, told apart by 1 / −0 = −Infinity) keeps its sign
   // under an odd exponent, and a negative base gives NaN (√−1) under a non-integer one.
   pow: `if (y == 0) { return 1; }
-const p = Math.pow(Math.abs(x), y);
+let p = Math.pow(Math.abs(x), y);
+if (x == 0 && y < 0) { p = 1 / Math.abs(x); }
 if (x > 0 || x != x) { return p; }
 if (Math.floor(y) != y) {
   if (x < 0) { return Math.sqrt(-1 - Math.abs(x)); }

@@ -1,7 +1,7 @@
 import { allocArray, type DType, type TypedArray } from '../../dtype.js';
-import { sizeOf, type Shape } from '../../shape.js';
+import { sizeOf, splitAtAxis, type Shape } from '../../shape.js';
 import type { IKernelRunShortcut } from 'gpu.js';
-import type { Backend, DataHandle, KernelInput } from '../backend.js';
+import type { Backend, DataHandle, KernelInput, ReduceOp } from '../backend.js';
 import { registerKernels } from '../registry.js';
 import { isPending, KernelCache, type Device, type DeviceArray, type KernelArg } from './kernel-cache.js';
 import { gpuKernels } from './kernels.js';
@@ -153,17 +153,35 @@ export class GpuBackend implements Backend {
     return out;
   }
 
-  /** @internal softmax and logsumexp share their first two kernels: the line maxima and Σ exp(x - max). */
-  withLineStats<T>(x: KernelInput, axis: number, finish: (max: KernelInput, sum: KernelInput) => T): T {
-    const lineShape = x.shape.filter((_, d) => d !== axis);
-    const max = this.run(`reduce:max:${x.shape}:${axis}`, () => src.reduce('max', x.shape, axis), lineShape, [x]);
-    const maxIn = { handle: max, shape: lineShape, dtype: x.dtype };
-    const sum = this.run(`sumExp:${x.shape}:${axis}`, () => src.sumExp(x.shape, axis), lineShape, [x, maxIn]);
+  /**
+   * @internal Reduces `axis` of x away in passes: each reduces blocks of REDUCE_BLOCK elements
+   * to one, until one is left per line ([outer, 1, inner] has the layout of the output).
+   */
+  reduceTree(op: ReduceOp, x: KernelInput, axis: number): GpuHandle {
+    const [outer, len, inner] = splitAtAxis(x.shape, axis);
+    const blocks = Math.ceil(len / src.REDUCE_BLOCK);
+    const partial = this.run(`reduce:${op}:${x.shape}:${axis}`, () => src.reduce(op, x.shape, axis), [outer, blocks, inner], [x]);
+    if (blocks === 1) return partial;
     try {
-      return finish(maxIn, { handle: sum, shape: lineShape, dtype: x.dtype });
+      return this.reduceTree(op, { handle: partial, shape: [outer, blocks, inner], dtype: x.dtype }, 1);
     } finally {
-      this.free(max);
-      this.free(sum);
+      this.free(partial);
+    }
+  }
+
+  /**
+   * @internal softmax and logsumexp share their first three kernels: the line maxima, exp(x − max)
+   * and its line sums.
+   */
+  withLineStats<T>(x: KernelInput, axis: number, finish: (max: KernelInput, exps: KernelInput, sum: KernelInput) => T): T {
+    const lineShape = x.shape.filter((_, d) => d !== axis);
+    const max = { handle: this.reduceTree('max', x, axis), shape: lineShape, dtype: x.dtype };
+    const exps = { handle: this.run(`expShifted:${x.shape}:${axis}`, () => src.expShifted(x.shape, axis), x.shape, [x, max]), shape: x.shape, dtype: x.dtype };
+    const sum = { handle: this.reduceTree('sum', exps, axis), shape: lineShape, dtype: x.dtype };
+    try {
+      return finish(max, exps, sum);
+    } finally {
+      for (const h of [max, exps, sum]) this.free(h.handle);
     }
   }
 

@@ -3,7 +3,7 @@ import type { KernelInput } from '../backend.js';
 import type { KernelAttrs, KernelConfig, KernelName, KernelOutput, KernelTable } from '../registry.js';
 import type { GpuBackend } from './index.js';
 import { isPending, type Device, type DeviceArray } from './kernel-cache.js';
-import { onDevice } from './residency.js';
+import { MAX_THREAD_LOOP, onDevice } from './residency.js';
 import * as src from './sources.js';
 
 /**
@@ -108,19 +108,19 @@ export const gpuKernels: KernelTable<GpuBackend> = {
       return b.run(`matmul:${x!.shape}:${y!.shape}:${transA}:${transB}`, () => src.matmul(x!.shape, y!.shape, transA, transB, out.shape), out.shape, [x!, y!]);
     },
     {
-      alsoNeeds: (_, __, out, b) => onDevice(out.dtype, sizeOf(matmulWritten(out.shape, b.mode))),
-      note: 'webasm: 4×4 register tiles',
+      alsoNeeds: ([x], { transA }, out, b) =>
+        onDevice(out.dtype, sizeOf(matmulWritten(out.shape, b.mode))) && x!.shape[x!.shape.length - (transA ? 2 : 1)]! <= MAX_THREAD_LOOP,
+      note: 'webasm: 4×4 register tiles; k over 65,535 on the CPU',
     },
   ),
 
-  reduce: onDeviceKernel(([x], { op, axis }, out, b) =>
-    b.run(`reduce:${op}:${x!.shape}:${axis}`, () => src.reduce(op, x!.shape, axis), out.shape, [x!])),
+  reduce: onDeviceKernel(([x], { op, axis }, _, b) => b.reduceTree(op, x!, axis)),
 
   softmax: onDeviceKernel(([x], { axis }, _, b) =>
-    b.withLineStats(x!, axis, (max, sum) => b.run(`softmax:${x!.shape}:${axis}`, () => src.softmax(x!.shape, axis), x!.shape, [x!, max, sum]))),
+    b.withLineStats(x!, axis, (_max, exps, sum) => b.run(`softmax:${x!.shape}:${axis}`, () => src.softmax(x!.shape, axis), x!.shape, [exps, sum]))),
 
   logsumexp: onDeviceKernel(([x], { axis }, _, b) =>
-    b.withLineStats(x!, axis, (max, sum) => b.run('logsumexp', src.logsumexp, dropAxis(x!.shape, axis), [max, sum]))),
+    b.withLineStats(x!, axis, (max, _exps, sum) => b.run('logsumexp', src.logsumexp, dropAxis(x!.shape, axis), [max, sum]))),
 
   transpose: onDeviceKernel(([x], { perm }, out, b) =>
     b.run(`transpose:${x!.shape}:${perm}`, () => src.transpose(x!.shape, perm), out.shape, [x!])),
@@ -146,16 +146,22 @@ export const gpuKernels: KernelTable<GpuBackend> = {
     return b.run(`gather:${x!.shape}:${count}:${axis}`, () => src.gather(x!.shape, count, axis), out.shape, [x!, idx!]);
   }),
 
-  indexAdd: onDeviceKernel(([x, idx, from], { axis }, _, b) => {
-    const count = sizeOf(idx!.shape);
-    return b.run(`indexAdd:${x!.shape}:${count}:${axis}`, () => src.indexAdd(x!.shape, count, axis), x!.shape, [x!, idx!, from!]);
-  }),
+  indexAdd: onDeviceKernel(
+    ([x, idx, from], { axis }, _, b) => {
+      const count = sizeOf(idx!.shape);
+      return b.run(`indexAdd:${x!.shape}:${count}:${axis}`, () => src.indexAdd(x!.shape, count, axis), x!.shape, [x!, idx!, from!]);
+    },
+    { alsoNeeds: ([, idx]) => sizeOf(idx!.shape) <= MAX_THREAD_LOOP, note: 'over 65,535 indices on the CPU' },
+  ),
 
   takeAlongAxis: onDeviceKernel(([x, idx], { axis }, _, b) =>
     b.run(`takeAlongAxis:${x!.shape}:${idx!.shape}:${axis}`, () => src.takeAlongAxis(x!.shape, idx!.shape, axis), idx!.shape, [x!, idx!])),
 
-  scatterAdd: onDeviceKernel(([x, idx, from], { axis }, _, b) =>
-    b.run(`scatterAdd:${x!.shape}:${idx!.shape}:${axis}`, () => src.scatterAdd(x!.shape, idx!.shape, axis), x!.shape, [x!, idx!, from!])),
+  scatterAdd: onDeviceKernel(
+    ([x, idx, from], { axis }, _, b) =>
+      b.run(`scatterAdd:${x!.shape}:${idx!.shape}:${axis}`, () => src.scatterAdd(x!.shape, idx!.shape, axis), x!.shape, [x!, idx!, from!]),
+    { alsoNeeds: ([, idx], { axis }) => idx!.shape[axis]! <= MAX_THREAD_LOOP, note: 'over 65,535 indices per line on the CPU' },
+  ),
 
   oneHot: onDeviceKernel(([idx], { depth }, out, b) => b.run(`oneHot:${depth}`, () => src.oneHot(depth), out.shape, [idx!], [], out.dtype)),
 };

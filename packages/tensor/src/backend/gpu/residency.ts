@@ -14,3 +14,10 @@ export const MAX_DEVICE_LENGTH = 2 ** 23;
  * and so do empty arrays (no texture has zero size) and arrays past MAX_DEVICE_LENGTH.
  */
 export const onDevice = (dtype: DType, length: number): boolean => dtype !== 'float64' && length > 0 && length <= MAX_DEVICE_LENGTH;
+
+/**
+ * The longest loop one thread may run. llvmpipe, the rasterizer behind headlessgl, stops a shader
+ * loop after 65,535 iterations without an error, so kernels whose loop would be longer (a matmul's
+ * k, an index add's count) take the CPU kernel; reductions run in blocked passes instead.
+ */
+export const MAX_THREAD_LOOP = 65535;

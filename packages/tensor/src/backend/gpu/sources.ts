@@ -140,46 +140,56 @@ const g = Math.floor((c1 + 0.5) / ${TILE_ROWS});
 return p[((c0 * ${groups} + g) * ${n} + c2) * ${TILE_ROWS} + c1 - g * ${TILE_ROWS}];`);
 }
 
-/** One thread per line along `axis`: `line` is the line's first element, `inner` its stride. */
-function lineStart(shape: Shape, axis: number): { len: number; inner: number; start: string } {
-  const [, len, inner] = splitAtAxis(shape, axis);
-  return { len, inner, start: `Math.floor((i + 0.5) / ${inner}) * ${len * inner} + i - Math.floor((i + 0.5) / ${inner}) * ${inner}` };
-}
+/**
+ * Elements one thread reduces. A reduction of a longer line runs in passes (GpuBackend.reduceTree),
+ * each thread reducing a block of this many: llvmpipe, the headlessgl rasterizer, stops any shader
+ * loop after 65,535 iterations without an error, and a blocked sum is also far more accurate in
+ * float32 than one long running sum (1e6 × 0.1 was 1% off in one pass).
+ */
+export const REDUCE_BLOCK = 64;
 
+/**
+ * The partial reductions of `shape` along `axis` by blocks of REDUCE_BLOCK: output
+ * [outer, ⌈len / REDUCE_BLOCK⌉, inner], thread (o, b, i) combining elements b·B … b·B + B − 1 of
+ * line (o, i). max and min combine with the maximum/minimum formulas, so NaN propagates.
+ */
 export function reduce(op: ReduceOp, shape: Shape, axis: number): string {
-  const { len, inner, start } = lineStart(shape, axis);
+  const [outer, len, inner] = splitAtAxis(shape, axis);
+  const blocks = Math.ceil(len / REDUCE_BLOCK);
   const combine = op === 'sum' ? 'acc += v;' : `acc = ${formulaName(op === 'max' ? 'maximum' : 'minimum')}(acc, v);`;
-  return kernel(['a'], `const line = ${start};
-let acc = a[line];
-for (let j = 1; j < ${len}; j++) {
-  const v = a[line + j * ${inner}];
-  ${combine}
+  const partial = len % REDUCE_BLOCK !== 0 && blocks > 1;
+  return kernel(['a'], `${coords([outer, blocks, inner])}
+const first = c1 * ${REDUCE_BLOCK};
+const line = c0 * ${len * inner} + c2;
+let acc = a[line + first * ${inner}];
+for (let j = 1; j < ${Math.min(len, REDUCE_BLOCK)}; j++) {
+  ${partial ? `if (first + j < ${len}) {` : '{'}
+    const v = a[line + (first + j) * ${inner}];
+    ${combine}
+  }
 }
 return acc;`);
+}
+
+/** The flat index of element i's line in the [outer, inner] array of line statistics. */
+function lineOf(shape: Shape, axis: number): string {
+  const [, len, inner] = splitAtAxis(shape, axis);
+  return `Math.floor((i + 0.5) / ${len * inner}) * ${inner} + i - Math.floor((i + 0.5) / ${inner}) * ${inner}`;
 }
 
 /**
- * Σ exp(x - max) along the line, given the line maxima; 0 for a line of -Infinity, the only
- * value below float32's lowest finite (a line of that lowest value, a common mask, is uniform).
+ * exp(x − max) per element, given the line maxima; 0 on a line of −Infinity, the only value
+ * below float32's lowest finite (a line of that lowest value, a common mask, is uniform).
  */
-export function sumExp(shape: Shape, axis: number): string {
-  const { len, inner, start } = lineStart(shape, axis);
-  return kernel(['a', 'mx'], `const line = ${start};
-const m = mx[i];
+export function expShifted(shape: Shape, axis: number): string {
+  return kernel(['a', 'mx'], `const m = mx[${lineOf(shape, axis)}];
 if (m < -3.4028234663852886e38) { return 0; }
-let acc = 0;
-for (let j = 0; j < ${len}; j++) {
-  acc += Math.exp(a[line + j * ${inner}] - m);
-}
-return acc;`);
+return Math.exp(a[i] - m);`);
 }
 
-/** softmax = exp(x - max) / Σ exp(x - max), the line's max and sum computed by earlier kernels. */
+/** softmax = exp(x − max) / Σ exp(x − max), from the kernels above and the line sums. */
 export function softmax(shape: Shape, axis: number): string {
-  const [, len, inner] = splitAtAxis(shape, axis);
-  return kernel(['a', 'mx', 's'], `const o = Math.floor((i + 0.5) / ${len * inner});
-const line = o * ${inner} + i - Math.floor((i + 0.5) / ${inner}) * ${inner};
-return Math.exp(a[i] - mx[line]) / s[line];`);
+  return kernel(['e', 's'], `return e[i] / s[${lineOf(shape, axis)}];`);
 }
 
 /** log Σ exp = max + log(sum); a line of -Infinity gives -Infinity + log 0 = -Infinity. */
