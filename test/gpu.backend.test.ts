@@ -176,3 +176,31 @@ describe.each(runnableModes)('tensors around MAX_DEVICE_LENGTH (mode %s)', (mode
     a.dispose(); w.dispose();
   });
 });
+
+/**
+ * llvmpipe (headlessgl) stops a shader loop after 65,535 iterations without an error: before the
+ * reductions ran in blocks, a sum of 10^5 ones gave about 65,546 there. Kernels with a longer loop
+ * take the CPU kernel; reductions run in passes.
+ */
+describe.each(runnableModes)('loops longer than a shader may run (mode %s)', (mode) => {
+  const n = 70_000;
+
+  it('a sum and a max over 70,000 elements see every element', () => {
+    setBackend('gpu', { mode, strict: true });
+    const x = tensor(Float32Array.from({ length: n }, (_, i) => (i === n - 1 ? 5 : 1)));
+    expect(x.sum().item()).toBe(n + 4);
+    expect(x.max().item()).toBe(5);
+  });
+
+  it('a matmul with k = 70,000 and an indexAdd of 70,000 rows are exact (on the CPU kernel)', () => {
+    setBackend('gpu', { mode, strict: true });
+    const ones = tensor(new Float32Array(n).fill(1));
+    const p = profile(() => {
+      expect(ones.reshape([1, n]).matmul(ones.reshape([n, 1])).item()).toBe(n);
+      const rows = tensor(Int32Array.from({ length: n }, (_, i) => i % 2));
+      expect(Array.from(tensor([0, 0]).indexAdd(rows, ones).dataSync())).toEqual([n / 2, n / 2]);
+    });
+    expect(p.byOp.matmul?.fallbacks).toBe(1);
+    expect(p.byOp.indexAdd?.fallbacks).toBe(1);
+  });
+});
