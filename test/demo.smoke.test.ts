@@ -36,7 +36,7 @@ describe('pnpm demo --quick', () => {
     for (const id of ['scaling', 'topk', 'balance', 'capacity', 'specialization']) expect(html).toContain(`<section id="${id}">`);
   });
 
-  it('writes results.json with the issue\'s fields and finite losses for every run, and a CSV per run', () => {
+  it('writes results.json with exactly the documented fields and finite losses for every run, and a CSV per run', () => {
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(results.version).toBe(1);
     expect(results.machine).toBeTypeOf('object');

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Rng, profile, setDebug, tensor, type Tensor } from '@switch-ts/tensor';
-import { DenseFFN, SwitchLayer, routingModes, type RoutingMode, type SwitchLayerOptions } from '@switch-ts/switch';
+import {
+  DenseFFN, SwitchLayer, routingModes, type Assignment, type ExpertRunner, type RoutingMode, type SwitchLayerOptions,
+} from '@switch-ts/switch';
 import { noiseFloor } from './gradcheck.js';
 import {
   refDenseEnsemble, refFFN, refLogits, refSoftmax, refSwitchForward, refTopK,
@@ -327,7 +329,7 @@ describe('SwitchLayer determinism, jitter and dropout', () => {
 });
 
 describe('SwitchLayer parameters, precision and compute', () => {
-  it('names its parameters as the issue specifies, with the paper\'s reduced init std √(0.1/fanIn)', () => {
+  it('names its parameters after its sub-modules (router.weight, experts.wi, experts.wo), with the paper\'s reduced init std √(0.1/fanIn)', () => {
     const layer = new SwitchLayer({ dModel: 64, dFF: 128, numExperts: 8, seed: 1 });
     const shapes = [...layer.namedParameters()].map(([name, p]) => [name, p.shape, p.dtype, p.requiresGrad]);
     expect(shapes).toEqual([
@@ -370,6 +372,35 @@ describe('SwitchLayer parameters, precision and compute', () => {
       expect(baseline).toBe(4 * G * S * dModel * dFF);
       expect(sparse).toBe(baseline + 2 * G * S * dModel * E);
     }
+  });
+});
+
+describe('SwitchLayer expertRunner', () => {
+  it('runs the experts step through the injected runner: `place` gives the registered weights, `run` the outputs that are combined', () => {
+    const opts: SwitchLayerOptions = { dModel: 4, dFF: 6, numExperts: 3, dtype: 'float64', seed: 2 };
+    const placed = new Map<string, Tensor>();
+    let assigned: Assignment | undefined;
+    const doubling: ExpertRunner = {
+      place: (weight, name) => {
+        placed.set(name, weight.detach());
+        return placed.get(name)!;
+      },
+      run: (experts, buffers, ffn, assignment) => {
+        assigned = assignment;
+        return experts.forward(buffers, ffn).mul(2);
+      },
+    };
+    const layer = new SwitchLayer({ ...opts, expertRunner: doubling });
+    expect([...placed.keys()]).toEqual(['wi', 'wo']);
+    expect(layer.experts.wi).toBe(placed.get('wi'));
+    expect(layer.experts.wo).toBe(placed.get('wo'));
+
+    const x = tensor(Array.from({ length: 2 * 5 * 4 }, (_, i) => Math.sin(i)), { shape: [2, 5, 4], dtype: 'float64' });
+    const { output, routing } = layer.forward(x);
+    expect(assigned).toBe(routing.assignment);
+    // The output is linear in the expert outputs, and doubling is exact in floating point.
+    expect(output.dataSync()).toEqual(new SwitchLayer(opts).forward(x).output.mul(2).dataSync());
+    expect(() => new SwitchLayer({ ...opts, expertRunner: {} as ExpertRunner })).toThrow('SwitchLayer: expertRunner must have a run(experts, buffers, opts, assignment) method');
   });
 });
 

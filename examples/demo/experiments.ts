@@ -23,8 +23,8 @@ const switchE = (e: number): RunSpec => moe(`switch-e${e}`, e);
 const e4cf1 = moe('e4-cf1', 4, { capacityFactor: 1 });
 
 /**
- * The runs of each experiment (issue 5). A run shared by two experiments (the same name) is
- * trained once and listed under both. The top-k runs use capacity factor 1.0: then the all-experts
+ * The runs of each experiment. A run shared by two experiments (the same name) is trained once
+ * and listed under both. The top-k runs use capacity factor 1.0: then the all-experts
  * ensemble has exactly C = S slots per expert (every expert sees every token, no empty slot) and
  * top-1's expert compute is exactly a quarter of it. At 1.25 the ensemble's capacity would be
  * capped at S (a token cannot enter an expert twice) while top-1's would not, and the ratio

@@ -7,7 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { parseOptions, usage, UsageError, type Options } from './cli.js';
 import { runsFor } from './experiments.js';
 import { ProgressView } from './progress.js';
-import { machine, resultsOf, writeReport, type Results } from './report.js';
+import { machine } from '../shared/machine.js';
+import { resultsOf, writeReport, type Results } from './report.js';
 import { corpusOf, Interrupted, runInProcess, runInWorkers, type RunEvents } from './runner.js';
 import type { TrainedRun } from './train.js';
 

@@ -1,5 +1,5 @@
 import { DenseFFN, SwitchLayer, type SwitchStats } from '@switch-ts/switch';
-import { Embedding, Linear, Module, RMSNorm, Rng, arange, noGrad, profile, tensor, type Tensor } from '@switch-ts/tensor';
+import { Embedding, Linear, Module, RMSNorm, Rng, arange, profile, tensor, type Tensor } from '@switch-ts/tensor';
 
 /** The feed-forward of the layers that are not switch layers, and of every layer of the dense twin. */
 export type FFNConfig =
@@ -59,6 +59,23 @@ export interface SwitchTrace {
   topK: number;
 }
 
+interface FFNOutput {
+  output: Tensor;
+  auxLoss: Tensor | null;
+  trace: SwitchTrace | null;
+}
+
+/**
+ * A switch layer over the batch's tokens as one group, with its trace. The layer reports tokens
+ * per expert after capacity; the router's own choices, which it returns too, show an imbalance
+ * even when capacity hides it.
+ */
+function traced(layer: SwitchLayer, x: Tensor): FFNOutput {
+  const { output, auxLoss, routing, stats } = layer.forward(x.reshape([1, -1, x.shape[2]!]));
+  const choices = routing.expertIndex.dataSync() as Int32Array;
+  return { output, auxLoss, trace: { stats, choices, topK: layer.config.topK } };
+}
+
 /** A pre-norm Transformer block: x + attention(norm(x)), then x + ffn(norm(x)). */
 class Block extends Module {
   readonly attentionNorm: RMSNorm;
@@ -78,23 +95,16 @@ class Block extends Module {
       : new DenseFFN({ dModel, dFF, seed }));
   }
 
-  forward(x: Tensor, trace: boolean): { y: Tensor; auxLoss: Tensor | null; trace: SwitchTrace | null; ffnFlops: number } {
+  forward(x: Tensor): Omit<FFNOutput, 'output'> & { y: Tensor; ffnFlops: number } {
     const h = x.add(this.attention.forward(this.attentionNorm.forward(x)));
     const normed = this.ffnNorm.forward(h);
     const ffn = this.ffn;
-    let out!: { output: Tensor; auxLoss: Tensor | null; stats: SwitchStats | null };
+    let out!: FFNOutput;
     // A nested profile adds to any enclosing one, so this only isolates the FFN's share.
     const ffnFlops = profile(() => {
-      out = ffn instanceof SwitchLayer ? ffn.forward(normed.reshape([1, -1, normed.shape[2]!])) : { output: ffn.forward(normed), auxLoss: null, stats: null };
+      out = ffn instanceof SwitchLayer ? traced(ffn, normed) : { output: ffn.forward(normed), auxLoss: null, trace: null };
     }).flops;
-    const y = h.add(out.output.reshape(h.shape));
-    if (!(ffn instanceof SwitchLayer) || !out.stats) return { y, auxLoss: null, trace: null, ffnFlops };
-    if (!trace) return { y, auxLoss: out.auxLoss, trace: null, ffnFlops };
-    // The layer reports tokens per expert after capacity; the router's own choices show collapse
-    // even when capacity hides it. Recomputed without gradient (pass trace = false to profile).
-    const topK = ffn.config.topK;
-    const choices = noGrad(() => ffn.router.forward(normed, { topK }).expertIndex.dataSync() as Int32Array);
-    return { y, auxLoss: out.auxLoss, trace: { stats: out.stats, choices, topK }, ffnFlops };
+    return { y: h.add(out.output.reshape(h.shape)), auxLoss: out.auxLoss, trace: out.trace, ffnFlops };
   }
 }
 
@@ -133,15 +143,15 @@ export class LanguageModel extends Module {
     this.head = this.module('head', new Linear(dModel, vocabSize, { rng, bias: false }));
   }
 
-  /** tokens: int32 [B, S] with S ≤ seqLen; `trace` also returns each switch layer's choices. */
-  forward(tokens: Tensor, opts: { trace?: boolean } = {}): ModelOutput {
+  /** tokens: int32 [B, S] with S ≤ seqLen. */
+  forward(tokens: Tensor): ModelOutput {
     const [B, S] = tokens.shape as [number, number];
     let x = this.tokenEmbedding.forward(tokens).add(this.positionEmbedding.forward(arange(0, S)));
     let auxLoss: Tensor | null = null;
     const traces: SwitchTrace[] = [];
     let switchFlops = 0;
     for (const [i, block] of this.blocks.entries()) {
-      const out = block.forward(x, opts.trace ?? true);
+      const out = block.forward(x);
       x = out.y;
       if (i % 2 === 1) switchFlops += out.ffnFlops;
       if (out.auxLoss) auxLoss = auxLoss ? auxLoss.add(out.auxLoss) : out.auxLoss;

@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { arch, cpus, platform } from 'node:os';
 import { join } from 'node:path';
-import { getBackend } from '@switch-ts/tensor';
-import { barChart, heatmap, lineChart, type Line } from './charts.js';
+import { barChart, heatmap, lineChart, type Line } from '../shared/charts.js';
+import { escape, pageHead, table } from '../shared/html.js';
+import type { Machine } from '../shared/machine.js';
 import { experimentIds, experiments, type ExperimentId } from './experiments.js';
 import type { HistoryRow, TrainSettings, TrainedRun } from './train.js';
 
-/** One entry of results.json's `runs`: exactly the fields issue 5 lists. */
+/** One entry of results.json's `runs`, the fields docs/guide.md explains: readers of the file and the claims test rely on them. */
 export interface RunResult {
   name: string;
   experiment: ExperimentId;
@@ -25,16 +25,12 @@ export interface RunResult {
 
 export interface Results {
   version: 1;
-  machine: { platform: string; arch: string; cpu: string; cores: number; node: string; backend: string };
+  machine: Machine;
   /** What every run shared: model size, batch, steps, learning rate, seed, data. */
   settings: TrainSettings & { data: string; interrupted: boolean };
   runs: RunResult[];
   /** Profiled forward FLOPs per token of the layers in switch positions alone (the dense twin's FFNs there), per run name. */
   switchFlopsPerToken: Record<string, number>;
-}
-
-export function machine(): Results['machine'] {
-  return { platform: platform(), arch: arch(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, backend: getBackend().name };
 }
 
 /** results.json's runs: each trained run once per experiment that uses it. */
@@ -76,7 +72,6 @@ export function writeReport(dir: string, results: Results, trained: Map<string, 
 
 const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
-export const escape = (s: string): string => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A moving average, so that per-batch noise does not hide the trend. */
 function smooth(history: HistoryRow[], x: (r: HistoryRow) => number, y: (r: HistoryRow) => number): [number, number][] {
@@ -86,11 +81,6 @@ function smooth(history: HistoryRow[], x: (r: HistoryRow) => number, y: (r: Hist
     const slice = history.slice(from, i + 1);
     return [x(r), slice.reduce((s, h) => s + y(h), 0) / slice.length];
   });
-}
-
-export function table(head: string[], rows: (string | number)[][]): string {
-  const cells = (tag: string, r: (string | number)[]): string => r.map((c) => `<${tag}>${typeof c === 'number' ? String(c) : escape(c)}</${tag}>`).join('');
-  return `<table><thead><tr>${cells('th', head)}</tr></thead><tbody>${rows.map((r) => `<tr>${cells('td', r)}</tr>`).join('')}</tbody></table>`;
 }
 
 /** Shares of each expert over training, in ~12 time buckets: [expert][bucket]. */
@@ -138,19 +128,23 @@ const sections: Record<ExperimentId, { claim: string; body: Section }> = {
     },
   },
   balance: {
-    claim: 'Without the balancing loss (α = 0) the router collapses onto few experts; with α = 0.01 it spreads tokens out.',
-    body: (runs, _results, trained) => runs.map((r) => {
-      const { columns, values } = choiceShares(trained.get(r.name)!.history);
-      return heatmap({
-        title: `${r.name} (α = ${r.balanceCoef}): share of router choices per expert over training`,
-        columns, rows: values.map((_, e) => `expert ${e}`), x: 'step', y: '', values,
-      });
-    }).join('') +
-      lineChart({ title: 'Router entropy (nats; ln E = uniform)', x: 'step', y: 'entropy', lines: runs.map((r) => ({ name: r.name, points: smooth(trained.get(r.name)!.history, (h) => h.step, (h) => h.routerEntropy) })) }) +
-      table(['run', 'α', 'busiest expert\'s share of tokens', 'router entropy (end)', 'dropped fraction', 'held-out loss'], runs.map((r) => {
-        const h = trained.get(r.name)!.history;
-        return [r.name, r.balanceCoef ?? '—', fmt(busiestShare(r)), fmt(h[h.length - 1]!.routerEntropy), fmt(r.droppedFraction), fmt(r.finalLoss)];
-      })),
+    claim: 'The balancing loss (α = 0.01) spreads the router\'s choices over the experts; without it (α = 0) the busiest expert takes a larger share.',
+    body: (runs, _results, trained) => {
+      const shares = runs.map((r) => `<b>${fmt(busiestShare(r))}</b> with α = ${r.balanceCoef}`).join(', ');
+      return `<p class="headline">The busiest expert's share of the router's choices over the last quarter of training: ${shares} (uniform: ${fmt(1 / runs[0]!.numExperts)}).</p>` +
+        runs.map((r) => {
+          const { columns, values } = choiceShares(trained.get(r.name)!.history);
+          return heatmap({
+            title: `${r.name} (α = ${r.balanceCoef}): share of router choices per expert over training`,
+            columns, rows: values.map((_, e) => `expert ${e}`), x: 'step', y: '', values,
+          });
+        }).join('') +
+        lineChart({ title: 'Router entropy (nats; ln E = uniform)', x: 'step', y: 'entropy', lines: runs.map((r) => ({ name: r.name, points: smooth(trained.get(r.name)!.history, (h) => h.step, (h) => h.routerEntropy) })) }) +
+        table(['run', 'α', 'busiest expert\'s share of tokens', 'router entropy (end)', 'dropped fraction', 'held-out loss'], runs.map((r) => {
+          const h = trained.get(r.name)!.history;
+          return [r.name, r.balanceCoef ?? '—', fmt(busiestShare(r)), fmt(h[h.length - 1]!.routerEntropy), fmt(r.droppedFraction), fmt(r.finalLoss)];
+        }));
+    },
   },
   capacity: {
     claim: 'The capacity factor trades dropped tokens for speed: a small one drops tokens (their layer output is zero), a large one wastes compute on empty slots.',
@@ -186,14 +180,7 @@ function page(results: Results, trained: Map<string, TrainedRun>): string {
     return `<section id="${id}"><h2>${escape(experiments[id].title)}</h2><p class="claim">${escape(claim)}</p>${render(runs, results, trained)}</section>`;
   }).join('\n');
   const model = s.model;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>switch-ts demo report</title>
-<style>
-body { font: 15px/1.5 system-ui, sans-serif; max-width: 760px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; } td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
-td:first-child, th:first-child { text-align: left; } .claim { color: #555; font-style: italic; } .headline { font-size: 16px; }
-svg { display: block; margin: 1em 0; } .warn { color: #a00; }
-</style></head><body>
+  return `${pageHead('switch-ts demo report', '.warn { color: #a00; }')}
 <h1>Switch Transformer claims, at toy scale</h1>
 <p>Data: ${escape(s.data)}. Model: d<sub>model</sub> ${model.dModel}, ${model.numHeads} heads, ${model.numLayers} layers (switch FFN in layers 1, 3, …), d<sub>ff</sub> ${model.dFF}, ${model.seqLen} tokens per sequence;
 batch ${s.batchSize}, ${s.steps} steps, Adam lr ${s.lr} (warmup, then linear decay), seed ${s.seed}. Machine: ${escape(m.cpu)} × ${m.cores}, Node ${escape(m.node)}, backend ${escape(m.backend)}.

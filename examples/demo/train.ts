@@ -165,7 +165,7 @@ function evaluate(model: LanguageModel, corpus: Corpus, settings: TrainSettings)
       const batch = corpus.batch(settings.batchSize, settings.model.seqLen, rng, true);
       tidy(() => {
         let out!: ReturnType<LanguageModel['forward']>;
-        flops += profile(() => { out = model.forward(batch.inputs, { trace: false }); }).flops;
+        flops += profile(() => { out = model.forward(batch.inputs); }).flops;
         switchFlops += out.switchFlops;
         tokens += batch.groups.length;
         losses.push(crossEntropy(out.logits, batch.targets).item());

@@ -1,7 +1,7 @@
 import { Adam, Rng, randn, tidy, type Tensor } from '@switch-ts/tensor';
 import { ExpertParallelLayer, type ExpertParallelOptions } from '@switch-ts/switch';
 
-/** One entry of devices.json's `cases`: exactly the fields issue 6 lists. */
+/** One entry of devices.json's `cases`, the fields docs/devices.md explains. */
 export interface CaseResult {
   name: string;
   devices: number;

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { machine } from '../demo/report.js';
+import { machine } from '../shared/machine.js';
 import { model, runCase, type CaseResult, type CaseSpec, type Settings } from './cases.js';
 import { page } from './report.js';
 

@@ -1,8 +1,9 @@
-import { barChart } from '../demo/charts.js';
-import { escape, table, type Results } from '../demo/report.js';
+import { barChart } from '../shared/charts.js';
+import { escape, pageHead, table } from '../shared/html.js';
+import type { Machine } from '../shared/machine.js';
 import { BANDWIDTH, type CaseResult, type Settings, model as modelSize } from './cases.js';
 
-type Context = Results['machine'] & { settings: Settings; model: typeof modelSize };
+type Context = Machine & { settings: Settings; model: typeof modelSize };
 
 const ms = (s: number): string => (s * 1000).toFixed(0);
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
@@ -45,14 +46,7 @@ export function page(cases: CaseResult[], ctx: Context): string {
     '4 devices, skewed router (α = 0)', '4 devices, balanced router (α = 0.01)',
   ].map((n) => byName(cases, n)) as [CaseResult, CaseResult, CaseResult, CaseResult, CaseResult, CaseResult];
   const { model: m } = ctx;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>switch-ts: experts on devices</title>
-<style>
-body { font: 15px/1.5 system-ui, sans-serif; max-width: 760px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; } td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
-td:first-child, th:first-child { text-align: left; } .claim { color: #555; font-style: italic; } .headline { font-size: 16px; }
-svg { display: block; margin: 1em 0; } .note { color: #555; font-size: 13px; }
-</style></head><body>
+  return `${pageHead('switch-ts: experts on devices', '.note { color: #555; font-size: 13px; }')}
 <h1>Experts on devices: the two extremes of expert parallelism</h1>
 <p>E = ${m.numExperts} experts of equal size (d<sub>model</sub> ${m.dModel}, d<sub>ff</sub> ${m.dFF}), ${m.groups} groups of ${m.groupSize} tokens, float32, dropless
 (capacity = S, so that a device's work is exactly its tokens); each step is forward, backward and Adam, ${ctx.settings.steps} measured steps after one warm-up.

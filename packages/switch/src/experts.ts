@@ -1,4 +1,5 @@
 import { Module, init, type Rng, type Tensor } from '@switch-ts/tensor';
+import type { Assignment } from './capacity.js';
 import { fmt, requireTensor, type FloatDType } from './checks.js';
 import { feedForward, type FeedForwardOptions } from './feed-forward.js';
 
@@ -22,8 +23,8 @@ export function experts(buffers: Tensor, wi: Tensor, wo: Tensor, opts: FeedForwa
 
 export interface ExpertsOptions {
   numExperts: number; dModel: number; dFF: number; initScale: number; dtype: FloatDType; rng: Rng;
-  /** Where the initialized weights live: here by default; the expert-parallel layer moves them to memory its devices share. */
-  place?: (weight: Tensor) => Tensor;
+  /** Where the initialized weights live: where the backend made them by default (see `ExpertRunner.place`). */
+  place?: (weight: Tensor, name: 'wi' | 'wo') => Tensor;
 }
 
 /**
@@ -37,11 +38,34 @@ export class Experts extends Module {
   constructor(opts: ExpertsOptions) {
     super();
     const { numExperts, dModel, dFF, rng, initScale: scale, dtype, place = (w) => w } = opts;
-    this.wi = this.param('wi', place(init.truncatedNormal([numExperts, dModel, dFF], { rng, scale, dtype })));
-    this.wo = this.param('wo', place(init.truncatedNormal([numExperts, dFF, dModel], { rng, scale, dtype })));
+    this.wi = this.param('wi', place(init.truncatedNormal([numExperts, dModel, dFF], { rng, scale, dtype }), 'wi'));
+    this.wo = this.param('wo', place(init.truncatedNormal([numExperts, dFF, dModel], { rng, scale, dtype }), 'wo'));
   }
 
   forward(buffers: Tensor, opts: FeedForwardOptions = {}): Tensor {
     return experts(buffers, this.wi, this.wo, opts);
   }
 }
+
+/**
+ * How a layer's experts run on the dispatched buffers: given to `SwitchLayer` as
+ * `expertRunner`, so that the same layer can run its experts in this thread (the default) or
+ * elsewhere, such as the worker-thread devices of `ExpertParallelLayer`.
+ */
+export interface ExpertRunner {
+  /**
+   * Keeps a freshly initialized expert weight ('wi' or 'wo') where `run` can reach it, and returns
+   * the tensor the layer registers as that parameter; without it the weight stays where the backend made it.
+   */
+  place?(weight: Tensor, name: 'wi' | 'wo'): Tensor;
+  /**
+   * E_i on each expert's buffer: buffers [E, G·C, dModel] → outputs of the same shape, differentiable
+   * in the buffers and in `experts.wi`, `experts.wo`. `assignment` says which slots are filled.
+   */
+  run(experts: Experts, buffers: Tensor, opts: FeedForwardOptions, assignment: Assignment): Tensor;
+}
+
+/** The default runner: every expert at once, in this thread, as one batched FFN. */
+export const inThisThread: ExpertRunner = {
+  run: (experts, buffers, opts) => experts.forward(buffers, opts),
+};

@@ -6,13 +6,12 @@
 export { Router, route, type RouteOptions, type RouterOutput } from './router.js';
 export { assignCapacity, expertCapacity, routingModes, type Assignment, type RoutingMode } from './capacity.js';
 export { dispatch } from './dispatch.js';
-export { Experts, experts } from './experts.js';
+export { Experts, experts, type ExpertRunner } from './experts.js';
 export { feedForward, type Activation, type FeedForwardOptions } from './feed-forward.js';
 export { combine } from './combine.js';
 export { loadBalancingLoss, routerZLoss } from './losses.js';
 export { SwitchLayer, type SwitchLayerOptions, type SwitchOutput, type SwitchStats } from './switch-layer.js';
 export { DenseFFN, type DenseFFNOptions } from './dense-ffn.js';
 export type { FloatDType } from './checks.js';
-export {
-  ExpertParallelLayer, type DeviceStats, type ExpertParallelOptions, type ParallelStats,
-} from './parallel/expert-parallel-layer.js';
+export { ExpertParallelLayer, type ExpertParallelOptions } from './parallel/expert-parallel-layer.js';
+export type { DeviceStats, ParallelStats } from './parallel/device-runner.js';

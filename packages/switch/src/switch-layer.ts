@@ -3,8 +3,8 @@ import { assignCapacity, expertCapacity, routingModes, type Assignment, type Rou
 import { fmt, requireFloatDType, requireInteger, requireMask, requireTensor, type FloatDType } from './checks.js';
 import { combine } from './combine.js';
 import { dispatch } from './dispatch.js';
-import { Experts, type ExpertsOptions } from './experts.js';
-import { activations, type Activation, type FeedForwardOptions } from './feed-forward.js';
+import { Experts, inThisThread, type ExpertRunner } from './experts.js';
+import { activations, type Activation } from './feed-forward.js';
 import { loadBalancingLoss, routerZLoss } from './losses.js';
 import { Router, type RouterOutput } from './router.js';
 
@@ -37,6 +37,8 @@ export interface SwitchLayerOptions {
   initScale?: number;
   dtype?: FloatDType;
   seed?: number;
+  /** How the experts run on the dispatched buffers; default: all at once, in this thread. */
+  expertRunner?: ExpertRunner;
 }
 
 /** Plain numbers describing one forward pass, for logging. */
@@ -62,10 +64,16 @@ export interface SwitchOutput {
   output: Tensor;
   /** α·balance + zLossCoef·z, to add to the model's loss (one term per switch layer). */
   auxLoss: Tensor;
+  /**
+   * What the router decided: p(x) [...groups, S, E] and each token's k choices before capacity,
+   * int32 [...groups, S, k] (both as `route` returns them), and which routes capacity kept.
+   */
+  routing: Pick<RouterOutput, 'probs' | 'expertIndex'> & { assignment: Assignment };
   stats: SwitchStats;
 }
 
-type Config = Required<Omit<SwitchLayerOptions, 'seed' | 'routerDtype'>> & { routerDtype: FloatDType };
+/** The options with their defaults filled in, checked. */
+export type SwitchLayerConfig = Required<Omit<SwitchLayerOptions, 'seed' | 'routerDtype' | 'expertRunner'>> & { routerDtype: FloatDType };
 
 /**
  * A Switch Transformer layer (Fedus, Zoph & Shazeer 2021), replacing a Transformer's FFN. It reads
@@ -73,21 +81,26 @@ type Config = Required<Omit<SwitchLayerOptions, 'seed' | 'routerDtype'>> & { rou
  * Input [G, S, dModel] (G groups of S tokens; more leading dims are more groups) or [S, dModel].
  */
 export class SwitchLayer extends Module {
-  readonly config: Readonly<Config>;
+  readonly config: Readonly<SwitchLayerConfig>;
   /** W_r [dModel, E]: 'router.weight'. */
   readonly router: Router;
   /** Stacked expert weights: 'experts.wi' [E, dModel, dFF] and 'experts.wo' [E, dFF, dModel]. */
   readonly experts: Experts;
   /** Owned by the layer, so that a seed fixes the initialization, the jitter and the dropout masks. */
   private readonly rng: Rng;
+  private readonly expertRunner: ExpertRunner;
 
   constructor(opts: SwitchLayerOptions) {
     super();
-    this.config = validate(opts);
+    this.config = switchLayerConfig(opts);
     const { dModel, dFF, numExperts, initScale, dtype } = this.config;
     this.rng = new Rng(opts.seed ?? 0);
+    this.expertRunner = opts.expertRunner ?? inThisThread;
     this.router = this.module('router', new Router({ dModel, numExperts, initScale, dtype, rng: this.rng }));
-    this.experts = this.module('experts', this.createExperts({ numExperts, dModel, dFF, initScale, dtype, rng: this.rng }));
+    this.experts = this.module('experts', new Experts({
+      numExperts, dModel, dFF, initScale, dtype, rng: this.rng,
+      place: (weight, name) => this.expertRunner.place?.(weight, name) ?? weight,
+    }));
   }
 
   forward(x: Tensor, opts: { mask?: Tensor } = {}): SwitchOutput {
@@ -112,9 +125,9 @@ export class SwitchLayer extends Module {
     });
     const assignment = assignCapacity({ probs: router.probs, expertIndex: router.expertIndex, capacity, routing: c.routing, ...(mask && { mask }) });
     const buffers = dispatch(x, assignment);
-    const expertOutputs = this.runExperts(buffers, assignment, {
+    const expertOutputs = this.expertRunner.run(this.experts, buffers, {
       activation: c.activation, dropout: this.training ? c.expertDropout : 0, rng: this.rng,
-    });
+    }, assignment);
     // Eq. 2.
     const output = combine(expertOutputs, assignment, router).reshape(x.shape);
 
@@ -123,17 +136,8 @@ export class SwitchLayer extends Module {
     const balanceLoss = loadBalancingLoss(router.probs, router.expertIndex, lossOpts);
     const zLoss = routerZLoss(router.logits, lossOpts);
     const auxLoss = balanceLoss.mul(c.balanceCoef).add(zLoss.mul(c.zLossCoef)).cast(c.dtype);
-    return { output, auxLoss, stats: statsOf(router, assignment, balanceLoss, zLoss, mask) };
-  }
-
-  /** Builds the experts; the expert-parallel layer places their weights where its devices can reach them. */
-  protected createExperts(opts: ExpertsOptions): Experts {
-    return new Experts(opts);
-  }
-
-  /** E_i on the dispatched buffers, here in this thread; the expert-parallel layer runs them on its devices. */
-  protected runExperts(buffers: Tensor, _assignment: Assignment, opts: FeedForwardOptions): Tensor {
-    return this.experts.forward(buffers, opts);
+    const routing = { probs: router.probs, expertIndex: router.expertIndex, assignment };
+    return { output, auxLoss, routing, stats: statsOf(router, assignment, balanceLoss, zLoss, mask) };
   }
 }
 
@@ -163,11 +167,12 @@ function statsOf(router: RouterOutput, a: Assignment, balanceLoss: Tensor, zLoss
   };
 }
 
-function validate(opts: SwitchLayerOptions): Config {
+/** Fills in the defaults and checks every option, naming it and its value. */
+export function switchLayerConfig(opts: SwitchLayerOptions): SwitchLayerConfig {
   const op = 'SwitchLayer';
   if (typeof opts !== 'object' || opts === null) throw new Error(`${op}: options must be an object`);
   const dtype = opts.dtype ?? 'float32';
-  const c: Config = {
+  const c: SwitchLayerConfig = {
     dModel: opts.dModel, dFF: opts.dFF, numExperts: opts.numExperts,
     topK: opts.topK ?? 1,
     capacityFactor: opts.capacityFactor ?? 1.25,
@@ -201,6 +206,9 @@ function validate(opts: SwitchLayerOptions): Config {
   }
   if (!routingModes.includes(c.routing)) throw new Error(`${op}: routing must be one of ${routingModes.join(', ')}, got '${c.routing}'`);
   if (!activations.includes(c.activation)) throw new Error(`${op}: activation must be one of ${activations.join(', ')}, got '${c.activation}'`);
+  if (opts.expertRunner !== undefined && typeof opts.expertRunner?.run !== 'function') {
+    throw new Error(`${op}: expertRunner must have a run(experts, buffers, opts, assignment) method`);
+  }
   requireFloatDType(op, 'dtype', c.dtype);
   requireFloatDType(op, 'routerDtype', c.routerDtype);
   return c;

@@ -2,7 +2,7 @@ import * as echarts from 'echarts';
 
 /**
  * Charts as inline SVG strings, drawn by Apache ECharts' server-side renderer (no browser, no
- * DOM): one function per kind of chart the report uses.
+ * DOM): one function per kind of chart the reports use.
  */
 
 const width = 720, height = 360;
