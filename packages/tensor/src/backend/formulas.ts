@@ -2,9 +2,9 @@ import type { BinaryOp, UnaryOp } from './backend.js';
 
 /**
  * The scalar formulas behind the elementwise kernels, written once, in the subset of JavaScript
- * that gpu.js compiles to GLSL and WebAssembly. The CPU backend compiles this same source into
- * JavaScript functions (`compiledFormulas`), the gpu backend adds it to its gpu.js instance
- * (`formulaFunctions`), so both run one formula and cannot drift.
+ * that gpu.js compiles to GLSL and WebAssembly. The CPU backend compiles this same source into its
+ * loops (cpu/loops.ts), the gpu backend adds it to its gpu.js instance (`formulaFunctions`), so
+ * both run one formula and cannot drift.
  *
  * Two rules keep the GL targets honest. NaN is tested for explicitly (`v != v`) wherever a
  * comparison decides the result: GLSL leaves NaN comparisons undefined, and Mesa turns
@@ -88,17 +88,8 @@ const binarySource = (op: BinaryOp): string => `function ${formulaName(op)}(x, y
 const unaryOps = Object.keys(unaryFormulas) as UnaryOp[];
 const binaryOps = Object.keys(binaryFormulas) as BinaryOp[];
 
-/** Every formula as a named function source with its parameters, for gpu.js's addFunction. */
+/** Every formula as a named function source with its parameters. */
 export const formulaFunctions: { source: string; params: string[] }[] = [
   ...unaryOps.map((op) => ({ source: unarySource(op), params: ['v'] })),
   ...binaryOps.map((op) => ({ source: binarySource(op), params: ['x', 'y'] })),
 ];
-
-/** The formulas compiled to JavaScript functions, for the CPU backend. */
-export function compiledFormulas(): { unary: Record<UnaryOp, (v: number) => number>; binary: Record<BinaryOp, (x: number, y: number) => number> } {
-  const names = [...unaryOps, ...binaryOps].map(formulaName);
-  const source = `${formulaFunctions.map((f) => f.source).join('\n')}\nreturn { ${names.join(', ')} };`;
-  const fns = new Function(source)() as Record<string, (...args: number[]) => number>;
-  const pick = <K extends string>(ops: K[]) => Object.fromEntries(ops.map((op) => [op, fns[formulaName(op as UnaryOp)]])) as Record<K, never>;
-  return { unary: pick(unaryOps), binary: pick(binaryOps) };
-}

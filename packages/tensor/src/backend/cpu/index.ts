@@ -1,8 +1,8 @@
 import { allocArray, type DType, type TypedArray } from '../../dtype.js';
 import { broadcastStrides, sizeOf, splitAtAxis, stridesOf, type Shape } from '../../shape.js';
 import type { Backend, DataHandle, KernelInput } from '../backend.js';
-import { compiledFormulas } from '../formulas.js';
 import { registerKernels, type KernelTable } from '../registry.js';
+import { binaryRowLoops, reduceLoops, unaryLoops } from './loops.js';
 import { MatmulWorkspace, matmulBlocked } from './matmul.js';
 
 const data = (x: KernelInput): TypedArray => x.handle as TypedArray;
@@ -50,6 +50,22 @@ function forEachRow(
   walkStrided(outShape.slice(0, -1), strides.map((st) => st.slice(0, -1)), (row, o) => visit(row * len, o, len, steps));
 }
 
+/**
+ * Copies the elements of a block of shape `shape` from x to out: element c is read at
+ * from + Σ c·fromStrides and written at to + Σ c·toStrides, a row (the last dim) per plain loop.
+ * Transpose, broadcast, slice and pad differ only in the strides and offsets they pass.
+ */
+function copyStrided(shape: Shape, x: TypedArray, from: number, fromStrides: readonly number[], out: TypedArray, to: number, toStrides: readonly number[]): void {
+  if (shape.length === 0) {
+    out[to] = x[from]!;
+    return;
+  }
+  const last = shape.length - 1, len = shape[last]!, fs = fromStrides[last]!, ts = toStrides[last]!;
+  walkStrided(shape.slice(0, -1), [fromStrides.slice(0, -1), toStrides.slice(0, -1)], (_, o) => {
+    for (let j = 0, p = from + o[0]!, q = to + o[1]!; j < len; j++, p += fs, q += ts) out[q] = x[p]!;
+  });
+}
+
 /** Calls visit(outer, inner) once per line along `axis`, with the line's start offset and stride. */
 function forEachLine(shape: Shape, axis: number, visit: (start: number, outIndex: number, len: number, stride: number) => void): void {
   const [outer, len, inner] = splitAtAxis(shape, axis);
@@ -76,8 +92,8 @@ export class CpuBackend implements Backend {
   }
 }
 
-const { unary: unaryFns, binary: binaryFns } = compiledFormulas();
 const workspace = new MatmulWorkspace();
+let reduceScratch = new Float64Array(0);
 
 /** Every kernel, as loops over typed arrays: the reference the other backends fall back to. */
 export const cpuKernels: Required<KernelTable> = {
@@ -96,22 +112,18 @@ export const cpuKernels: Required<KernelTable> = {
 
   unary: {
     run: ([x], { op }) => {
-      const f = unaryFns[op];
-      const src = data(x!);
-      const out = allocArray(x!.dtype, src.length);
-      for (let i = 0; i < src.length; i++) out[i] = f(src[i]!);
+      const out = allocArray(x!.dtype, sizeOf(x!.shape));
+      unaryLoops[op](data(x!), out);
       return out;
     },
   },
 
   binary: {
     run: ([a, b], { op }, outSpec) => {
-      const f = binaryFns[op];
+      const loop = binaryRowLoops[op];
       const av = data(a!), bv = data(b!);
       const out = allocArray(outSpec.dtype, sizeOf(outSpec.shape));
-      forEachRow(outSpec.shape, [a!.shape, b!.shape], (start, [oa, ob], len, [sa, sb]) => {
-        for (let j = 0, pa = oa!, pb = ob!; j < len; j++, pa += sa!, pb += sb!) out[start + j] = f(av[pa]!, bv[pb]!);
-      });
+      forEachRow(outSpec.shape, [a!.shape, b!.shape], (start, [oa, ob], len, [sa, sb]) => loop(av, bv, out, start, len, oa!, sa!, ob!, sb!));
       return out;
     },
   },
@@ -133,7 +145,7 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([x], _, outSpec) => {
       const xv = data(x!);
       const out = allocArray(outSpec.dtype, sizeOf(outSpec.shape));
-      walkStrided(outSpec.shape, [broadcastStrides(x!.shape, outSpec.shape)], (i, o) => { out[i] = xv[o[0]!]!; });
+      copyStrided(outSpec.shape, xv, 0, broadcastStrides(x!.shape, outSpec.shape), out, 0, stridesOf(outSpec.shape));
       return out;
     },
   },
@@ -162,15 +174,10 @@ export const cpuKernels: Required<KernelTable> = {
 
   reduce: {
     run: ([x], { op, axis }) => {
-      const xv = data(x!);
-      const out = allocArray(x!.dtype, reducedSize(x!.shape, axis));
-      const combine = op === 'sum' ? (s: number, v: number) => s + v : binaryFns[op === 'max' ? 'maximum' : 'minimum'];
-      const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
-      forEachLine(x!.shape, axis, (start, oi, len, stride) => {
-        let acc = init;
-        for (let j = 0, p = start; j < len; j++, p += stride) acc = combine(acc, xv[p]!);
-        out[oi] = acc;
-      });
+      const [outer, len, inner] = splitAtAxis(x!.shape, axis);
+      const out = allocArray(x!.dtype, outer * inner);
+      if (reduceScratch.length < inner) reduceScratch = new Float64Array(inner);
+      reduceLoops[op](data(x!), out, outer, len, inner, reduceScratch);
       return out;
     },
   },
@@ -255,7 +262,7 @@ export const cpuKernels: Required<KernelTable> = {
       const xv = data(x!);
       const inStrides = stridesOf(x!.shape);
       const out = allocArray(x!.dtype, xv.length);
-      walkStrided(outSpec.shape, [perm.map((p) => inStrides[p]!)], (i, o) => { out[i] = xv[o[0]!]!; });
+      copyStrided(outSpec.shape, xv, 0, perm.map((p) => inStrides[p]!), out, 0, stridesOf(outSpec.shape));
       return out;
     },
   },
@@ -266,7 +273,7 @@ export const cpuKernels: Required<KernelTable> = {
       const strides = stridesOf(x!.shape);
       const start = begin.reduce((s, b, d) => s + b * strides[d]!, 0);
       const out = allocArray(x!.dtype, sizeOf(outSpec.shape));
-      walkStrided(outSpec.shape, [strides], (i, o) => { out[i] = xv[start + o[0]!]!; });
+      copyStrided(outSpec.shape, xv, start, strides, out, 0, stridesOf(outSpec.shape));
       return out;
     },
   },
@@ -277,7 +284,7 @@ export const cpuKernels: Required<KernelTable> = {
       const strides = stridesOf(outSpec.shape);
       const start = begin.reduce((s, b, d) => s + b * strides[d]!, 0);
       const out = allocArray(x!.dtype, sizeOf(outSpec.shape));
-      walkStrided(x!.shape, [strides], (i, o) => { out[start + o[0]!] = xv[i]!; });
+      copyStrided(x!.shape, xv, 0, stridesOf(x!.shape), out, start, strides);
       return out;
     },
   },
