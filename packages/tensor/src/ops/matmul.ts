@@ -21,7 +21,11 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const ka = a2.shape[a2.rank - 1]!, kb = b2.shape[b2.rank - 2]!;
   if (ka !== kb) throw new Error(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: inner dimensions ${ka} and ${kb} differ`);
   checkBatch(a2, b2, a, b);
-  let out = batchedMatmul(a2, b2, false, false);
+  // [..., m, k] @ [k, n] (a Linear on a batch of sequences): one 2-D product of all the rows,
+  // rather than a batch of products that would each repack the shared right operand.
+  let out = a2.rank > 2 && b2.rank === 2
+    ? reshape(batchedMatmul(reshape(a2, [-1, ka]), b2, false, false), [...a2.shape.slice(0, -1), b2.shape[1]!])
+    : batchedMatmul(a2, b2, false, false);
   if (a.rank === 1) out = squeeze(out, -2);
   if (b.rank === 1) out = squeeze(out, -1);
   return out;
@@ -51,10 +55,11 @@ function batchedMatmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): 
   const flops = 2 * sizeOf(batch) * m * k * n;
   const out = runKernel('matmul', 'matmul', { inputs: [a, b], attrs: { transA, transB }, shape: outShape, dtype: a.dtype, flops });
   return record('matmul', out, [a, b], (g) => {
-    // Each case is the product rule written for the stored (possibly transposed) operand.
-    const ga = transA ? batchedMatmul(b, g, transB, true) : batchedMatmul(g, b, false, !transB);
-    const gb = transB ? batchedMatmul(g, a, true, transA) : batchedMatmul(a, g, !transA, false);
-    return [a.requiresGrad ? sumTo(ga, a.shape) : null, b.requiresGrad ? sumTo(gb, b.shape) : null];
+    // Each case is the product rule written for the stored (possibly transposed) operand; an
+    // operand that needs no gradient (the input of a first layer, say) costs no product.
+    const ga = transA ? () => batchedMatmul(b, g, transB, true) : () => batchedMatmul(g, b, false, !transB);
+    const gb = transB ? () => batchedMatmul(g, a, true, transA) : () => batchedMatmul(a, g, !transA, false);
+    return [a.requiresGrad ? sumTo(ga(), a.shape) : null, b.requiresGrad ? sumTo(gb(), b.shape) : null];
   });
 }
 
