@@ -1,5 +1,6 @@
 import { Bench } from 'tinybench';
 import { usePeer, type PeerBackend } from './peers/tfjs.js';
+import { maxNorm, normwiseError } from '../test/tolerance.js';
 
 /**
  * What a suite hands the runner: cases, each one workload run by us and by the peers side by side
@@ -81,13 +82,10 @@ export async function measure(suite: Suite, cases: Case[], opts: TimingOptions):
   return figures;
 }
 
-/** Max |x − y| over two equally long arrays; throws if it exceeds `tol` (scaled by max |y|). */
+/** Throws unless max|x − y| ≤ tol·max(1, max|y|): normwise, and absolute for results below 1. */
 export function assertClose(what: string, x: ArrayLike<number>, y: ArrayLike<number>, tol: number): void {
   if (x.length !== y.length) throw new Error(`${what}: lengths ${x.length} and ${y.length} differ`);
-  let err = 0, scale = 1;
-  for (let i = 0; i < x.length; i++) {
-    err = Math.max(err, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  if (!(err <= tol * scale)) throw new Error(`${what}: max abs difference ${err} exceeds ${tol} × ${scale}`);
+  const scale = Math.max(1, maxNorm(y));
+  const err = normwiseError(x, y, scale);
+  if (!(err <= tol)) throw new Error(`${what}: max abs difference ${err * scale} exceeds ${tol} × ${scale}`);
 }

@@ -1,4 +1,5 @@
 import { noGrad, Rng, tensor, type Tensor } from '@switch-ts/tensor';
+import { maxNorm, normwiseError } from './tolerance.js';
 
 /**
  * Finite-difference gradient checking in float64.
@@ -17,13 +18,9 @@ export interface FloatData {
   readonly data: ArrayLike<number>;
 }
 
-export interface GradcheckResult {
-  /** dL/dxᵢ from backward, flat, one array per input (zeros where backward left `.grad` null). */
-  readonly analytic: number[][];
+export interface GradcheckResult extends Backward {
   /** dL/dxᵢ from central differences. */
   readonly numeric: number[][];
-  /** The shape of each input's `.grad` after backward (null if none was set). */
-  readonly gradShapes: (readonly number[] | null)[];
   /**
    * Normwise relative error over all inputs together:
    * max|analytic − numeric| / max(max|numeric|, floor). One norm for all inputs keeps an input
@@ -48,14 +45,40 @@ export function noiseFloor(magnitude: number, step: number): number {
   return Math.max(TINY, (1e7 * Number.EPSILON * magnitude) / step);
 }
 
-export function leafOf(x: FloatData): Tensor {
-  return tensor(Array.from(x.data), { shape: x.shape, dtype: 'float64', requiresGrad: true });
-}
-
-/** Uniform weights in [-1, 1) from a seeded generator: the seed of the backward pass. */
+/**
+ * Uniform weights in [-1, 1) from a seeded generator: the seed of the backward pass. Rounded to
+ * float32, so that a float32 and a float64 backward pass can be seeded with the same weights.
+ */
 export function seedWeights(size: number, seed: number): number[] {
   const rng = new Rng(seed);
-  return Array.from({ length: size }, () => rng.uniform(-1, 1));
+  return Array.from({ length: size }, () => Math.fround(rng.uniform(-1, 1)));
+}
+
+/** What one backward pass gives the inputs of f, seeded with weights w. */
+export interface Backward {
+  /** dL/dxᵢ, flat, one array per input (zeros where backward left `.grad` null). */
+  readonly analytic: number[][];
+  /** The shape of each input's `.grad` after backward (null if none was set). */
+  readonly gradShapes: (readonly number[] | null)[];
+  /** The seed weights w of L = Σ f(x) ⊙ w. */
+  readonly w: number[];
+}
+
+/**
+ * dL/dxᵢ of L = Σ f(x₁, …, xₙ) ⊙ w by one backward pass, w = seedWeights(size, seed), with the
+ * inputs as leaves of `dtype` on the active backend.
+ */
+export function backwardOf(f: (...xs: Tensor[]) => Tensor, inputs: readonly FloatData[], seed: number, dtype: 'float32' | 'float64' = 'float64'): Backward {
+  const leaves = inputs.map((x) => tensor(Array.from(x.data), { shape: x.shape, dtype, requiresGrad: true }));
+  const out = f(...leaves);
+  if (out.dtype !== dtype) throw new Error(`backwardOf: f returned ${out.dtype} for ${dtype} inputs`);
+  const w = seedWeights(out.size, seed);
+  out.backward(tensor(w, { shape: out.shape, dtype }));
+  return {
+    analytic: leaves.map((leaf) => (leaf.grad ? Array.from(leaf.grad.dataSync()) : new Array<number>(leaf.size).fill(0))),
+    gradShapes: leaves.map((leaf) => leaf.grad?.shape ?? null),
+    w,
+  };
 }
 
 /** L = Σ outᵢ·wᵢ, and Σ|outᵢ·wᵢ| for its rounding noise. */
@@ -67,19 +90,6 @@ function weightedSum(out: Tensor, w: readonly number[]): { sum: number; magnitud
     magnitude += Math.abs(values[i]! * w[i]!);
   }
   return { sum, magnitude };
-}
-
-export function normwiseError(analytic: readonly (readonly number[])[], numeric: readonly (readonly number[])[], floor = TINY): number {
-  let diff = 0;
-  let scale = 0;
-  analytic.forEach((a, i) => {
-    const b = numeric[i]!;
-    a.forEach((v, j) => {
-      diff = Math.max(diff, Math.abs(v - b[j]!));
-      scale = Math.max(scale, Math.abs(b[j]!));
-    });
-  });
-  return diff / Math.max(scale, floor);
 }
 
 /**
@@ -94,13 +104,7 @@ export function gradcheck(
   opts: { seed?: number; step?: number } = {},
 ): GradcheckResult {
   const { seed = 0, step = FD_STEP } = opts;
-  const leaves = inputs.map(leafOf);
-  const out = f(...leaves);
-  if (out.dtype !== 'float64') throw new Error(`gradcheck: f returned ${out.dtype}; run it in float64`);
-  const w = seedWeights(out.size, seed);
-  out.backward(tensor(w, { shape: out.shape, dtype: 'float64' }));
-  const analytic = leaves.map((leaf) => (leaf.grad ? Array.from(leaf.grad.dataSync()) : new Array<number>(leaf.size).fill(0)));
-  const gradShapes = leaves.map((leaf) => leaf.grad?.shape ?? null);
+  const { analytic, gradShapes, w } = backwardOf(f, inputs, seed);
 
   const values = inputs.map((x) => Array.from(x.data));
   const loss = (): { sum: number; magnitude: number } => noGrad(() => {
@@ -116,5 +120,6 @@ export function gradcheck(
       v[j] = x0;
       return (up - down) / (2 * step);
     }));
-  return { analytic, numeric, gradShapes, error: normwiseError(analytic, numeric, noiseFloor(loss().magnitude, step)) };
+  const floor = noiseFloor(loss().magnitude, step);
+  return { analytic, numeric, gradShapes, w, error: normwiseError(analytic.flat(), numeric.flat(), Math.max(maxNorm(numeric.flat()), floor)) };
 }

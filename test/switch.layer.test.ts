@@ -5,6 +5,7 @@ import {
   DenseFFN, SwitchLayer, routingModes, type Assignment, type ExpertRunner, type RoutingMode, type SwitchLayerOptions,
 } from '@switch-ts/switch';
 import { noiseFloor } from './gradcheck.js';
+import { normwiseError } from './tolerance.js';
 import {
   refDenseEnsemble, refFFN, refLogits, refSoftmax, refSwitchForward, refTopK,
   type Mat, type RefOptions, type RefParams,
@@ -76,13 +77,7 @@ const flatten = (m: Mat[]): number[] => m.flat(2);
 
 /** max |actual − expected| ≤ rel · max |expected|: relative to the size of the result. */
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-10): void {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0, scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  expect(diff).toBeLessThanOrEqual(rel * scale);
+  expect(normwiseError(actual, expected)).toBeLessThanOrEqual(rel);
 }
 
 function entropy(p: number[]): number {

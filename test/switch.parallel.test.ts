@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Adam, Rng, noGrad, randn, tensor, type Tensor } from '@switch-ts/tensor';
 import { ExpertParallelLayer, SwitchLayer, routingModes, type ExpertParallelOptions, type SwitchLayerOptions } from '@switch-ts/switch';
+import { normwiseL2Error } from './tolerance.js';
 
 /** Every layer a test starts, closed at the end even when an assertion failed half-way. */
 const open: ExpertParallelLayer[] = [];
@@ -32,16 +33,6 @@ function runStep(layer: SwitchLayer, x: Tensor, mask: Tensor | undefined, seed: 
   const grads = new Map([...layer.namedParameters()].map(([name, p]) => [name, p.grad!.dataSync() as Float64Array]));
   layer.zeroGrad();
   return { output: output.dataSync() as Float64Array, auxLoss: auxLoss.item(), grads, dx: xg.grad!.dataSync() as Float64Array };
-}
-
-/** ‖a − b‖ / max(‖b‖, tiny): the normwise relative error. */
-function normwise(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0, norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += (a[i]! - b[i]!) ** 2;
-    norm += b[i]! ** 2;
-  }
-  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), Number.MIN_VALUE);
 }
 
 const parallelCase = fc
@@ -100,9 +91,9 @@ describe('ExpertParallelLayer: the same layer as SwitchLayer, its experts on wor
   it('equals SwitchLayer within 1e-6 normwise in float32', async () => {
     await fc.assert(fc.asyncProperty(parallelCase, async (c) => {
       const { single, parallel } = await compare(c, 'float32');
-      expect(normwise(parallel.output, single.output)).toBeLessThanOrEqual(1e-6);
-      expect(normwise(parallel.dx, single.dx)).toBeLessThanOrEqual(1e-6);
-      for (const [name, g] of single.grads) expect(normwise(parallel.grads.get(name)!, g), name).toBeLessThanOrEqual(1e-6);
+      expect(normwiseL2Error(parallel.output, single.output)).toBeLessThanOrEqual(1e-6);
+      expect(normwiseL2Error(parallel.dx, single.dx)).toBeLessThanOrEqual(1e-6);
+      for (const [name, g] of single.grads) expect(normwiseL2Error(parallel.grads.get(name)!, g), name).toBeLessThanOrEqual(1e-6);
     }), { numRuns: 4 });
   });
 

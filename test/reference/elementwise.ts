@@ -39,6 +39,29 @@ export function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-x));
 }
 
+/**
+ * max(x, 0) under IEEE 754-2019 maximum, like the library's maximum: NaN propagates (as in NumPy
+ * and PyTorch), and relu(−0) is +0. PyTorch 1.13's relu (clamp_min) keeps −0 as −0; both are
+ * zeros, and +0 is what maximum(−0, 0) gives here.
+ */
 export function relu(x: number): number {
-  return x > 0 ? x : 0;
+  return Math.max(x, 0);
+}
+
+/**
+ * The sign as −1, 0 or 1, keeping the sign of a zero, and NaN for NaN (NumPy's np.sign, IEEE's
+ * copysign-like rule). PyTorch 1.13's torch.sign gives 0 for NaN; NaN propagates here.
+ */
+export function sign(x: number): number {
+  return Math.sign(x);
+}
+
+/**
+ * x^y as IEEE 754 (C99 Annex F), NumPy and PyTorch define it. JavaScript's Math.pow agrees except
+ * that it gives NaN for pow(1, y) with y NaN or infinite, and for pow(−1, ±∞), where the standard
+ * gives 1 (1 raised to anything is 1; (−1)^∞ counts as an even power).
+ */
+export function pow(x: number, y: number): number {
+  if (x === 1 || (x === -1 && !Number.isFinite(y) && !Number.isNaN(y))) return 1;
+  return Math.pow(x, y);
 }

@@ -54,12 +54,17 @@ export function transpose(a: RefTensor, perm?: number[]): RefTensor {
   return { shape, data };
 }
 
-/** The k largest values along `axis`, largest first; equal values keep the lower index first. */
+/**
+ * The k largest values along `axis`, largest first; a NaN counts as larger than any number (as in
+ * PyTorch's topk and argmax), and equal values (NaNs among them, −0 and +0 too) keep the lower
+ * index first.
+ */
 export function topk(a: RefTensor, k: number, axis: number): { values: RefTensor; indices: RefTensor } {
   const n = a.shape[normalizeAxis(axis, a.shape.length)]!;
   if (!Number.isInteger(k) || k < 1 || k > n) throw new Error(`topk: k = ${k} outside [1, ${n}]`);
+  const larger = (x: number, y: number): boolean => (Number.isNaN(x) ? !Number.isNaN(y) : x > y);
   const ranked = (line: number[]): number[] =>
-    line.map((_, j) => j).sort((x, y) => (line[x] !== line[y] ? line[y]! - line[x]! : x - y)).slice(0, k);
+    line.map((_, j) => j).sort((x, y) => (larger(line[x]!, line[y]!) ? -1 : larger(line[y]!, line[x]!) ? 1 : x - y)).slice(0, k);
   return {
     values: mapLanes(a, axis, k, (line) => ranked(line).map((j) => line[j]!)),
     indices: mapLanes(a, axis, k, ranked),

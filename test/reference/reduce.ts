@@ -28,15 +28,23 @@ export function reduce(a: RefTensor, axes: number[] | undefined, keepDims: boole
   return { shape, data };
 }
 
-/** Index of the largest value along `axis`; ties go to the first, and a NaN counts as the largest (NumPy, PyTorch). */
-export function argmax(a: RefTensor, axis: number): RefTensor {
+/**
+ * Index of the largest (argmax) or smallest (argmin) value along `axis`; ties go to the first,
+ * and a NaN beats any number, the first NaN winning (NumPy, PyTorch): NaN propagates through
+ * argmax and argmin as through max and min.
+ */
+function argReduce(a: RefTensor, axis: number, op: 'argmax' | 'argmin'): RefTensor {
+  const beats = op === 'argmax' ? (x: number, y: number) => x > y : (x: number, y: number) => x < y;
   const best = (line: number[]): number[] => {
     let arg = 0;
     for (let j = 1; j < line.length; j++) {
       if (Number.isNaN(line[arg]!)) break;
-      if (line[j]! > line[arg]! || Number.isNaN(line[j]!)) arg = j;
+      if (beats(line[j]!, line[arg]!) || Number.isNaN(line[j]!)) arg = j;
     }
     return [arg];
   };
   return squeezeAxis(mapLanes(a, axis, 1, best), axis);
 }
+
+export const argmax = (a: RefTensor, axis: number): RefTensor => argReduce(a, axis, 'argmax');
+export const argmin = (a: RefTensor, axis: number): RefTensor => argReduce(a, axis, 'argmin');

@@ -4,19 +4,20 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { binary, broadcastShape, gelu, relu, sigmoid, unary } from './elementwise.js';
+import { maxAbsError } from '../tolerance.js';
+import { binary, broadcastShape, gelu, pow, relu, sigmoid, sign, unary } from './elementwise.js';
 import { gather, oneHot, scatterAdd, topk, transpose } from './indexing.js';
 import { crossEntropy } from './loss.js';
 import { matmul } from './matmul.js';
-import { argmax, reduce } from './reduce.js';
+import { argmax, argmin, reduce } from './reduce.js';
 import { logSoftmax, logsumexp, softmax } from './softmax.js';
 import { type Nested, fromNested, ravel, strides, toNested, unravel } from './tensor.js';
 
 const LN2 = Math.log(2), LN3 = Math.log(3);
 
+/** Within 0.5e-12 of the hand-worked value, element by element (what toBeCloseTo(v, 12) checks). */
 function expectClose(actual: number[], expected: number[]): void {
-  expect(actual.length).toBe(expected.length);
-  actual.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 12));
+  expect(maxAbsError(actual, expected)).toBeLessThan(0.5e-12);
 }
 
 const t = (nested: Nested) => fromNested(nested);
@@ -55,6 +56,17 @@ describe('elementwise', () => {
     expect(sigmoid(LN3)).toBeCloseTo(0.75, 12);
     expect(gelu(0)).toBe(0);
     expect(gelu(1)).toBeCloseTo(0.8411919906082768, 12);
+  });
+
+  it('relu and sign propagate NaN; relu(−0) is +0 and sign keeps the sign of a zero', () => {
+    expect([NaN, -0, 0, -Infinity].map(relu)).toEqual([NaN, 0, 0, 0]);
+    expect([NaN, -0, 0, -3, Infinity].map(sign)).toEqual([NaN, -0, 0, -1, 1]);
+  });
+
+  it('pow is IEEE 754 pow: 1^y = 1 for any y, (−1)^±∞ = 1, x^0 = 1 even for NaN', () => {
+    expect([NaN, Infinity, -Infinity].map((y) => pow(1, y))).toEqual([1, 1, 1]);
+    expect([Infinity, -Infinity].map((y) => pow(-1, y))).toEqual([1, 1]);
+    expect([pow(NaN, 0), pow(NaN, 1), pow(2, NaN), pow(-8, 1 / 3), pow(-0, -1), pow(0.5, Infinity)]).toEqual([1, NaN, NaN, NaN, -Infinity, 0]);
   });
 });
 
@@ -105,6 +117,11 @@ describe('reduce', () => {
     expect(argmax(z, 1)).toEqual({ shape: [2], data: [0, 1] });
     expect(argmax(z, 0)).toEqual({ shape: [3], data: [0, 1, 0] });
     expect(argmax(t([1, NaN, 5]), 0).data).toEqual([1]);
+  });
+
+  it('argmin takes the first of tied minima, and the first NaN over any number', () => {
+    expect(argmin(t([[3, 1, 1], [0, 2, -0]]), 1)).toEqual({ shape: [2], data: [1, 0] });
+    expect(argmin(t([1, NaN, -5, NaN]), 0).data).toEqual([1]);
   });
 });
 
@@ -182,5 +199,12 @@ describe('indexing', () => {
     const cols = topk(t([[1, 5], [4, 2], [4, 9]]), 2, 0);
     expect(toNested(cols.values)).toEqual([[4, 9], [4, 5]]);
     expect(toNested(cols.indices)).toEqual([[1, 2], [2, 0]]);
+  });
+
+  it('topk ranks NaN above any number, NaNs and signed zeros tied in index order', () => {
+    expect(topk(t([1, NaN, -0, Infinity, NaN, 0]), 6, 0)).toEqual({
+      values: { shape: [6], data: [NaN, NaN, Infinity, 1, -0, 0] },
+      indices: { shape: [6], data: [1, 4, 3, 0, 2, 5] },
+    });
   });
 });

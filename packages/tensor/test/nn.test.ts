@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import {
   Dropout, Embedding, LayerNorm, Linear, Module, RMSNorm, Rng, init, ones, tensor, type Tensor,
 } from '@switch-ts/tensor';
+import { componentwiseError, magnitudes } from '../../../test/tolerance.js';
 
 class Block extends Module {
   readonly fc: Linear;
@@ -36,10 +37,7 @@ function shapesOf(m: Module): Record<string, readonly number[]> {
 
 /** |a − e| ≤ rel·max(|e|, 1) elementwise. */
 function expectClose(actual: ArrayLike<number>, expected: readonly number[], rel = 1e-12): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThanOrEqual(rel * Math.max(Math.abs(expected[i]!), 1));
-  }
+  expect(componentwiseError(actual, expected, magnitudes(expected, 1))).toBeLessThanOrEqual(rel);
 }
 
 describe('Module', () => {

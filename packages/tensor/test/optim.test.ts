@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Adam, AdamW, SGD, clipGradNorm, memory, tensor, tidy, type Optimizer, type Tensor } from '@switch-ts/tensor';
+import { componentwiseError, magnitudes } from '../../../test/tolerance.js';
 
 /**
  * The update rules as the papers write them, on plain numbers (one coordinate; every coordinate
@@ -51,8 +52,7 @@ function optimize(theta: readonly number[], grads: readonly number[][], makeOpti
 
 /** |a − e| ≤ 1e-12·max(|e|, 1), elementwise. */
 function expectClose(actual: ArrayLike<number>, expected: readonly number[]): void {
-  expect(actual.length).toBe(expected.length);
-  expected.forEach((e, i) => expect(Math.abs(actual[i]! - e)).toBeLessThanOrEqual(1e-12 * Math.max(Math.abs(e), 1)));
+  expect(componentwiseError(actual, expected, magnitudes(expected, 1))).toBeLessThanOrEqual(1e-12);
 }
 
 function expectMatches(actual: Float64Array, theta: readonly number[], grads: readonly number[][], rule: (theta: number, grads: number[]) => number): void {
