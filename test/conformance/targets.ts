@@ -26,6 +26,18 @@ export interface Target {
   readonly problem: string | null;
   /** A target that cannot run fails the suite instead of being skipped (headlessgl under REQUIRE_HEADLESSGL=1, as CI sets). */
   readonly required: boolean;
+  /**
+   * Whether float32 subnormals (below 2^-126 in magnitude) survive. GLSL ES 3.00 (§4.5.1) lets an
+   * implementation flush them to zero, on input and output of every operation, and Mesa's
+   * llvmpipe (headlessgl) does: there a subnormal is held as a zero of its sign.
+   */
+  readonly subnormals: boolean;
+  /**
+   * The error bound of pow, relative, at (x, y), where the target's is looser than the
+   * componentwise tolerance: GLSL ES 3.00 (§4.5.1) defines pow as exp2(y · log2 x), and allows
+   * exp2(t) an error of (3 + 2|t|) ulp, so pow(1e-5, 3) may be off by about 100 ulp (6e-6).
+   */
+  readonly powTolerance?: (x: number, y: number) => number;
 }
 
 /** The gpu.js modes Node can run (webgl and webgl2 need a browser canvas). */
@@ -40,6 +52,8 @@ const gpuTarget = (mode: GpuMode): Target => ({
   runs: mode === 'headlessgl' ? 4 : 8,
   problem: modeProblem(mode),
   required: mode === 'headlessgl' && requireHeadlessGl,
+  subnormals: mode !== 'headlessgl',
+  ...(mode === 'headlessgl' ? { powTolerance: (x: number, y: number) => (3 + 2 * Math.abs(y * Math.log2(Math.abs(x)))) * 2 ** -23 } : {}),
 });
 
 /** The CPU backend computes every element in double, so in float32 it only rounds the result. */
@@ -53,6 +67,7 @@ const cpuTarget = (dtype: Target['dtype']): Target => ({
   runs: 50,
   problem: null,
   required: true,
+  subnormals: true,
 });
 
 export const targets: readonly Target[] = [cpuTarget('float64'), cpuTarget('float32'), ...GPU_TARGET_MODES.map(gpuTarget)];
@@ -84,9 +99,13 @@ export function describeTargets(title: string, body: (target: Target) => void): 
   }
 }
 
-/** Rounds float64 values to what the target's dtype holds. */
+const F32_MIN_NORMAL = 2 ** -126;
+
+/** Rounds float64 values to what the target's dtype holds (subnormals as zeros where it flushes them). */
 export function roundTo(target: Target): (values: readonly number[]) => number[] {
-  return target.dtype === 'float32' ? (values) => values.map(Math.fround) : (values) => values.slice();
+  if (target.dtype === 'float64') return (values) => values.slice();
+  const flush = (x: number) => (!target.subnormals && Math.abs(x) < F32_MIN_NORMAL ? x * 0 : x);
+  return (values) => values.map((x) => flush(Math.fround(x)));
 }
 
 /**

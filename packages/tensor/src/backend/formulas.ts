@@ -54,15 +54,22 @@ export const binaryFormulas: Record<BinaryOp, string> = {
   sub: 'return x - y;',
   mul: 'return x * y;',
   div: 'return x / y;',
-  // GLSL's pow is undefined for x < 0 and for x = 0, y < 0 (there 1 / +0 = +Infinity), so the
-  // sign is worked out here, as Math.pow has it: a negative base (or −0, told apart by 1 / −0 = −Infinity) keeps its sign
-  // under an odd exponent, and a negative base gives NaN (√−1) under a non-integer one.
-  pow: `if (y == 0) { return 1; }
+  // IEEE 754 pow, as NumPy and PyTorch have it (JavaScript's Math.pow differs at pow(1, NaN) and
+  // pow(−1, ±Infinity), which are 1). GLSL's pow is undefined for x < 0 and for x = 0, y < 0, and
+  // gives numbers for NaN, so the special cases are taken first: a zero base under a negative
+  // exponent gives Infinity (1 / +0), x¹ is x exactly (GLSL's pow overflows float32's largest), a negative base (or −0, told apart by 1 / −0 = −Infinity)
+  // keeps its sign under an odd exponent, and a finite negative base gives NaN (√−1) under a
+  // non-integer one, where an infinite base (x·2 = x) does not. (gpu.js has no boolean locals.)
+  pow: `if (y == 0 || x == 1) { return 1; }
+if (y == 1) { return x; }
+if (x != x) { return x; }
+if (y != y) { return y; }
+if (x == -1 && Math.floor(y * 0.5) * 2 == y) { return 1; }
 let p = Math.pow(Math.abs(x), y);
 if (x == 0 && y < 0) { p = 1 / Math.abs(x); }
-if (x > 0 || x != x) { return p; }
+if (x > 0) { return p; }
 if (Math.floor(y) != y) {
-  if (x < 0) { return Math.sqrt(-1 - Math.abs(x)); }
+  if (x < 0 && x * 2 != x) { return Math.sqrt(-1 - Math.abs(x)); }
   return p;
 }
 if (Math.floor(y * 0.5) * 2 == y) { return p; }

@@ -220,8 +220,9 @@ export const cpuKernels: Required<KernelTable> = {
       const out = allocArray(x!.dtype, reducedSize(x!.shape, axis));
       forEachLine(x!.shape, axis, (start, oi, len, stride) => {
         const max = lineMax(xv, start, len, stride);
-        // All -Infinity: the sum is empty, the answer is -Infinity (not NaN from -Inf - -Inf).
-        if (max === -Infinity) { out[oi] = -Infinity; return; }
+        // An infinite max is the answer (−Infinity: every term is 0; +Infinity: it dominates),
+        // not the NaN of ±Infinity − ±Infinity.
+        if (max === -Infinity || max === Infinity) { out[oi] = max; return; }
         let sum = 0;
         for (let j = 0, p = start; j < len; j++, p += stride) sum += Math.exp(xv[p]! - max);
         out[oi] = max + Math.log(sum);

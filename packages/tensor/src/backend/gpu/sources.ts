@@ -192,9 +192,11 @@ export function softmax(shape: Shape, axis: number): string {
   return kernel(['e', 's'], `return e[i] / s[${lineOf(shape, axis)}];`);
 }
 
-/** log Σ exp = max + log(sum); a line of -Infinity gives -Infinity + log 0 = -Infinity. */
+/** log Σ exp = max + log(sum), or the max itself where it is infinite (as the CPU kernel). */
 export function logsumexp(): string {
-  return kernel(['mx', 's'], 'return mx[i] + Math.log(s[i]);');
+  return kernel(['mx', 's'], `const m = mx[i];
+if (m < -3.4028234663852886e38 || m > 3.4028234663852886e38) { return m; }
+return m + Math.log(s[i]);`);
 }
 
 export function transpose(xShape: Shape, perm: readonly number[]): string {
