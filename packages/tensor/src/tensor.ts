@@ -12,6 +12,8 @@ export type TensorLike = Tensor | number;
 /** Device memory shared by a tensor and its reshaped views; freed when the last one is disposed. */
 class Storage {
   refs = 1;
+  /** In-place writes so far (torch's `_version`): autograd refuses a gradient that read older values. */
+  version = 0;
   constructor(public backend: Backend, public handle: DataHandle, readonly bytes: number) {
     countAlloc(bytes);
   }
@@ -55,6 +57,10 @@ export class Tensor {
   }
   get isDisposed(): boolean {
     return this.disposed;
+  }
+  /** @internal How many in-place writes (`assign`) this tensor's storage, shared with its views, has had. */
+  get version(): number {
+    return this.storage.version;
   }
 
   /** @internal Throws, naming `op`, if this tensor was disposed. */
@@ -123,9 +129,10 @@ export class Tensor {
     if (b.assign && values instanceof Tensor && values.dtype === this.dtype && values.storage.backend === b) {
       values.assertLive('assign');
       b.assign(handle, { handle: values.storage.handle, shape: values.shape, dtype: values.dtype });
-      return this;
+    } else {
+      b.write(handle, arrayFrom(this.dtype, src.dataSync()));
     }
-    b.write(handle, arrayFrom(this.dtype, src.dataSync()));
+    this.storage.version++;
     return this;
   }
 

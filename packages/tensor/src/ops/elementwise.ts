@@ -116,7 +116,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return record('where', out, [x, y], (g) => [
     x.requiresGrad ? sumTo(where(cond, g, 0), x.shape) : null,
     y.requiresGrad ? sumTo(where(cond, 0, g), y.shape) : null,
-  ]);
+  ], { condition: cond });
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
