@@ -4,7 +4,7 @@ import { Adam, clipGradNorm, Linear, mean, Rng, SGD, tensor, tidy, where, zeros,
 /**
  * The autodiff graph stays honest about what it saved: an in-place write to a tensor a recorded
  * op needs for its gradient makes backward throw (PyTorch's version counter), and so does a
- * graph whose intermediates a tidy already freed.
+ * graph whose intermediates a tidy already freed. `tidy` refuses async work, which would outlive it.
  */
 
 const INPLACE = 'one of the variables needed for gradient computation has been modified by an inplace operation';
@@ -110,5 +110,24 @@ describe('backward on a graph a tidy has freed, or with a freed seed', () => {
     seed.dispose();
     expect(() => y.backward(seed)).toThrow('backward: seed of shape [2] was disposed');
     expect(() => y.backward('1' as unknown as Tensor)).toThrow('backward: seed must be a Tensor, got string');
+  });
+});
+
+describe('tidy refuses async work', () => {
+  it('an async function is rejected before it runs', () => {
+    let ran = false;
+    expect(() => tidy((async () => { ran = true; }) as unknown as () => void)).toThrow('tidy: cannot be used with an async function');
+    expect(ran).toBe(false);
+  });
+
+  it('a function returning a Promise (or any thenable) is rejected, and its tensors are freed', () => {
+    let made: Tensor | undefined;
+    expect(() => tidy(() => { made = tensor([1]); return Promise.resolve(made); })).toThrow('tidy: cannot be used with an async function');
+    expect(made!.isDisposed).toBe(true);
+    expect(() => tidy(() => ({ then: () => undefined }))).toThrow('tidy: cannot be used with an async function');
+  });
+
+  it('a non-function is named', () => {
+    expect(() => tidy(5 as unknown as () => void)).toThrow('tidy: expected a function, got number');
   });
 });

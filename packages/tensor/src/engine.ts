@@ -1,5 +1,6 @@
 import { CpuBackend } from './backend/cpu/index.js';
 import type { Backend } from './backend/backend.js';
+import { describeValue } from './describe.js';
 import { bytesPerElement, isFloat, type DType } from './dtype.js';
 import { fmt, sizeOf, type Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
@@ -139,6 +140,8 @@ function tensorsIn(x: unknown, found: Set<Scoped>): Set<Scoped> {
  * `memory()` flat.
  */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new Error(`tidy: expected a function, got ${describeValue(fn)}`);
+  if (Object.prototype.toString.call(fn) === '[object AsyncFunction]') throw new Error(`${asyncTidy}: fn is async`);
   const scope = new Set<Scoped>();
   scopes.push(scope);
   let result: T | undefined;
@@ -153,7 +156,20 @@ export function tidy<T>(fn: () => T): T {
       else t.dispose();
     }
   }
+  if (isThenable(result)) {
+    // The scope is gone and its tensors freed; whatever the promise does next fails with "was
+    // disposed", and nobody can await it, so its rejection must not surface as unhandled.
+    result.then(undefined, () => {});
+    throw new Error(`${asyncTidy}: fn returned a Promise (tensors made after an await would outlive the scope)`);
+  }
   return result as T;
+}
+
+/** tf.tidy's wording: a scope that ends when `fn` returns cannot hold what `fn` does after an await. */
+const asyncTidy = 'tidy: cannot be used with an async function; tidy each synchronous step instead';
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as PromiseLike<unknown>).then === 'function';
 }
 
 // ---------- profiler ----------
