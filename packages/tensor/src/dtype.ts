@@ -1,3 +1,5 @@
+import { fmt, type Shape } from './shape.js';
+
 /** Element types. Floats are what autodiff works on; int32 holds indices, targets and masks. */
 export type DType = 'float32' | 'float64' | 'int32';
 export type TypedArray = Float32Array | Float64Array | Int32Array;
@@ -8,6 +10,13 @@ const bytesPer: Record<DType, number> = { float32: 4, float64: 8, int32: 4 };
 
 export function isDType(d: unknown): d is DType {
   return d === 'float32' || d === 'float64' || d === 'int32';
+}
+
+/** Throws, naming the op (and the shape of the tensor it converts, if any), unless `dtype` is one of the dtypes above. */
+export function checkDType(op: string, dtype: unknown, shape?: Shape): asserts dtype is DType {
+  if (!isDType(dtype)) {
+    throw new Error(`${op}: unknown dtype '${String(dtype)}'${shape ? ` for tensor of shape ${fmt(shape)}` : ''}; expected float32, float64 or int32`);
+  }
 }
 
 export function allocArray(dtype: DType, length: number): TypedArray {

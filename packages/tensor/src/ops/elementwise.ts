@@ -1,6 +1,6 @@
 import { record } from '../autograd.js';
 import type { BinaryOp, UnaryOp } from '../backend/backend.js';
-import { isDType, isFloat, promote, type DType } from '../dtype.js';
+import { checkDType, isFloat, promote, type DType } from '../dtype.js';
 import { broadcastShapes, checkShape, fmt, sameShape, sizeOf } from '../shape.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { asTensor, requireFloat, requireTensor, runKernel } from './kernel.js';
@@ -121,7 +121,7 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   requireTensor('cast', x);
-  if (!isDType(dtype)) throw new Error(`cast: unknown dtype '${String(dtype)}' for tensor of shape ${fmt(x.shape)}; expected float32, float64 or int32`);
+  checkDType('cast', dtype, x.shape);
   if (x.dtype === dtype) return x;
   const out = runKernel('cast', 'cast', { inputs: [x], attrs: {}, shape: x.shape, dtype, flops: 0 });
   // Gradients only flow between float types; a cast to int32 ends the path.

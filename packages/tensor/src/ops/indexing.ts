@@ -1,7 +1,7 @@
 import { record } from '../autograd.js';
 import { fmt, normalizeAxis, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import type { DType } from '../dtype.js';
+import { checkDType, type DType } from '../dtype.js';
 import { requireInt, requireTensor, runKernel } from './kernel.js';
 import { zeros } from './creation.js';
 import { reshape } from './shape.js';
@@ -90,6 +90,7 @@ export function scatterAdd(x: Tensor, indices: Tensor, src: Tensor, axis: number
 /** One-hot rows: shape [...indices.shape, depth]; every index must be in [0, depth). */
 export function oneHot(indices: Tensor, depth: number, dtype: DType = 'float32'): Tensor {
   requireTensor('oneHot', indices, 'indices');
+  checkDType('oneHot', dtype);
   if (!Number.isInteger(depth) || depth < 1) throw new Error(`oneHot: depth must be a positive integer, got ${depth}`);
   requireInt('oneHot', 'indices', indices);
   const v = indices.dataSync();

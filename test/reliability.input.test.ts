@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import * as T from '@switch-ts/tensor';
+import { fromArray, Linear, Rng, tensor, type Tensor } from '@switch-ts/tensor';
+
+/**
+ * Bad arguments that used to build a broken tensor or fail inside the library now throw an
+ * Error naming the op the caller used and what was wrong with the argument.
+ */
+
+const int32 = (values: number[]): Tensor => tensor(values, { dtype: 'int32' });
+const rng = new Rng(0);
+
+describe('tensor() refuses arrays with holes, naming the position', () => {
+  it('a hole at the top level or nested', () => {
+    expect(() => tensor([1, , 3] as number[])).toThrow('tensor: values[1] is a hole (a sparse array); every element must be given');
+    expect(() => tensor([, 1] as number[])).toThrow('tensor: values[0] is a hole');
+    expect(() => tensor([[1, 2], [3, ,]] as number[][])).toThrow('tensor: values[1][1] is a hole');
+    expect(() => tensor(new Array<number>(2))).toThrow('tensor: values[0] is a hole');
+  });
+
+  it('assign() from a sparse array names assign', () => {
+    expect(() => T.zeros([3]).assign([1, , 3] as number[])).toThrow('assign: values[1] is a hole');
+  });
+});
+
+describe('every shape argument must hold non-negative integers (reshape: and at most one -1)', () => {
+  const x = T.ones([6]);
+
+  it('reshape with -1 checks the other dims', () => {
+    expect(() => x.reshape([-2, -1])).toThrow('reshape: invalid shape [-2,-1]: dimensions must be non-negative integers, one of them may be -1');
+    expect(() => x.reshape([1.5, -1])).toThrow('reshape: invalid shape [1.5,-1]');
+    expect(() => x.reshape([NaN, -1])).toThrow('reshape: invalid shape [NaN,-1]');
+    expect(() => x.reshape([-1, -1])).toThrow('reshape: [6] to [-1,-1]: only one dimension can be -1');
+    expect(() => x.reshape([-2, -3])).toThrow('reshape: invalid shape [-2,-3]');
+    expect(x.reshape([3, -1]).shape).toEqual([3, 2]);
+  });
+
+  it('constructors and broadcastTo name themselves', () => {
+    const takers: [string, (shape: number[]) => unknown][] = [
+      ['zeros', (s) => T.zeros(s)], ['ones', (s) => T.ones(s)], ['full', (s) => T.full(s, 2)],
+      ['rand', (s) => T.rand(s, rng)], ['randn', (s) => T.randn(s, rng)], ['broadcastTo', (s) => T.broadcastTo(T.ones([1]), s)],
+      ['tensor', (s) => tensor([1, 2], { shape: s })], ['fromArray', (s) => fromArray(new Float32Array(2), s)],
+    ];
+    for (const [op, take] of takers) {
+      for (const bad of [[2, -1], [1.5], [NaN, 2]]) expect(() => take(bad), `${op} ${bad}`).toThrow(`${op}: invalid shape [${bad.join(',')}]`);
+      expect(() => take(3 as unknown as number[]), op).toThrow(`${op}: shape must be an array of non-negative integers, got number 3`);
+    }
+  });
+});
+
+describe('errors name the op the caller used and the real problem', () => {
+  it('an unknown dtype, wherever a dtype is taken', () => {
+    const bool = 'bool' as T.DType;
+    const takers: [string, () => unknown][] = [
+      ['oneHot', () => T.oneHot(int32([0, 1]), 2, bool)], ['zeros', () => T.zeros([2], bool)], ['ones', () => T.ones([2], bool)],
+      ['full', () => T.full([2], 1, bool)], ['arange', () => T.arange(0, 3, 1, bool)], ['rand', () => T.rand([2], rng, { dtype: bool })],
+      ['randn', () => T.randn([2], rng, { dtype: bool })], ['cast', () => T.ones([2]).cast(bool)], ['tensor', () => tensor([1], { dtype: bool })],
+      ['truncatedNormal', () => new Linear(2, 2, { rng, dtype: bool as 'float32' })],
+    ];
+    for (const [op, take] of takers) expect(take, op).toThrow(`${op}: unknown dtype 'bool'`);
+  });
+
+  it('an axis that is not an integer, for every op that takes one', () => {
+    const x = T.ones([2, 3]);
+    const bad = '0' as unknown as number;
+    const takers: [string, () => unknown][] = [
+      ['sum', () => x.sum(bad)], ['mean', () => x.mean(bad)], ['max', () => x.max(bad)], ['min', () => x.min(bad)],
+      ['argmax', () => x.argmax(bad)], ['argmin', () => x.argmin(bad)], ['softmax', () => x.softmax(bad)],
+      ['logSoftmax', () => x.logSoftmax(bad)], ['logsumexp', () => x.logsumexp(bad)], ['squeeze', () => x.squeeze(bad)],
+      ['unsqueeze', () => x.unsqueeze(bad)], ['concat', () => T.concat([x, x], bad)], ['stack', () => T.stack([x, x], bad)],
+      ['gather', () => x.gather(int32([0]), bad)], ['takeAlongAxis', () => x.takeAlongAxis(T.zeros([2, 1], 'int32'), bad)],
+      ['topk', () => x.topk(1, bad)],
+    ];
+    for (const [op, take] of takers) expect(take, op).toThrow(new RegExp(`^${op}: axis must be an integer( or an array of integers)?, got string '0'`));
+    expect(() => x.sum(['0'] as unknown as number[])).toThrow(`sum: axis must be an integer or an array of integers, got array ["0"] (tensor of shape [2,3])`);
+    expect(() => x.sum(1.5)).toThrow('sum: axis must be an integer or an array of integers, got number 1.5 (tensor of shape [2,3])');
+    expect(() => x.sum(2)).toThrow('sum: axis 2 is out of range for tensor of shape [2,3]');
+    expect(() => x.transpose('10' as unknown as number[])).toThrow(`transpose: perm must be an array of integers, got string '10'`);
+  });
+});
