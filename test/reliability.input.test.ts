@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as T from '@switch-ts/tensor';
-import { fromArray, Linear, Rng, tensor, type Tensor } from '@switch-ts/tensor';
+import { fromArray, Linear, Rng, setBackend, tensor, type Tensor } from '@switch-ts/tensor';
+import { runnableModes } from './gpu.modes.js';
 
 /**
- * Bad arguments that used to build a broken tensor or fail inside the library now throw an
- * Error naming the op the caller used and what was wrong with the argument.
+ * Bad arguments that used to build a broken tensor, return 0 or fail inside the library now
+ * throw an Error naming the op the caller used and what was wrong with the argument.
  */
 
 const int32 = (values: number[]): Tensor => tensor(values, { dtype: 'int32' });
@@ -47,6 +48,41 @@ describe('every shape argument must hold non-negative integers (reshape: and at 
     }
   });
 });
+
+describe.each([['cpu', () => setBackend('cpu')], ...runnableModes.map((m): [string, () => void] => [`gpu (${m})`, () => setBackend('gpu', { mode: m, strict: true })])])(
+  'int32 edge cases throw instead of returning 0, on %s', (_name, use) => {
+    afterEach(() => setBackend('cpu'));
+
+    it('int32 division by zero (a float division by zero is still ±Infinity)', () => {
+      use();
+      expect(() => int32([4, 6]).div(int32([2, 0]))).toThrow('div: integer division by zero: the divisor of shape [2] is 0 at flat index 1');
+      expect(() => int32([4, 6]).div(0)).toThrow('div: integer division by zero');
+      expect(Array.from(int32([7, -7]).div(int32([2, 2])).dataSync())).toEqual([3, -3]);
+      expect(Array.from(tensor([1, -1]).div(0).dataSync())).toEqual([Infinity, -Infinity]);
+    });
+
+    it('int32 pow with a negative exponent (PyTorch: integers to negative integer powers are not allowed)', () => {
+      use();
+      expect(() => int32([2, 3]).pow(int32([2, -1]))).toThrow('pow: integers to negative integer powers are not allowed: the exponent of shape [2] is -1 at flat index 1');
+      expect(() => int32([2]).pow(-2)).toThrow('pow: integers to negative integer powers are not allowed');
+      expect(Array.from(int32([2, 3]).pow(int32([3, 0])).dataSync())).toEqual([8, 1]);
+      expect(Array.from(tensor([2]).pow(-1).dataSync())).toEqual([0.5]);
+    });
+
+    it('a cast (or any conversion) of NaN, ±Infinity or a value out of int32\'s range to int32', () => {
+      use();
+      expect(() => tensor([1, NaN]).cast('int32')).toThrow('cast: NaN at flat index 1 of [2] float32 cannot be converted to int32');
+      expect(() => tensor([Infinity]).cast('int32')).toThrow('cast: Infinity at flat index 0');
+      expect(() => tensor([-Infinity], { dtype: 'float64' }).cast('int32')).toThrow('cast: -Infinity at flat index 0');
+      expect(() => tensor([3e9], { dtype: 'float64' }).cast('int32')).toThrow('cast: 3000000000 at flat index 0');
+      expect(() => tensor([0, NaN], { dtype: 'int32' })).toThrow('tensor: NaN at flat index 1 of [2]');
+      expect(() => T.full([2], Infinity, 'int32')).toThrow('full: Infinity');
+      expect(() => int32([1, 2]).assign(tensor([NaN, 1]))).toThrow('assign: NaN at flat index 0');
+      expect(() => int32([1]).add(3e9)).toThrow('add: 3000000000 cannot be converted to int32');
+      expect(Array.from(tensor([-1.5, 2.5, 2 ** 31 - 1], { dtype: 'float64' }).cast('int32').dataSync())).toEqual([-1, 2, 2 ** 31 - 1]);
+    });
+  },
+);
 
 describe('errors name the op the caller used and the real problem', () => {
   it('an unknown dtype, wherever a dtype is taken', () => {

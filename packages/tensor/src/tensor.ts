@@ -134,7 +134,7 @@ export class Tensor {
     if (b.assign && src && src.dtype === this.dtype && src.storage.backend === b) {
       b.assign(handle, { handle: src.storage.handle, shape: src.shape, dtype: src.dtype });
     } else {
-      b.write(handle, arrayFrom(this.dtype, read()));
+      b.write(handle, arrayFrom('assign', this.dtype, read(), this.shape));
     }
     this.storage.version++;
     return this;
@@ -247,7 +247,7 @@ export function tensorFrom(
     shape = opts.shape.slice();
   }
   const dtype = opts.dtype ?? (typeof values === 'object' && !Array.isArray(values) ? dtypeOfArray(values as ArrayLike<number>) : undefined) ?? 'float32';
-  const out = new Tensor(backend().upload(arrayFrom(dtype, flat), dtype), shape, dtype);
+  const out = new Tensor(backend().upload(arrayFrom(op, dtype, flat, shape), dtype), shape, dtype);
   recordOp('tensor', 0, storageBytes(shape, dtype));
   if (opts.requiresGrad) {
     ops.requireFloat(`${op}(requiresGrad)`, out);

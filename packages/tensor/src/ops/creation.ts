@@ -1,4 +1,4 @@
-import { checkDType, type DType } from '../dtype.js';
+import { checkDType, checkInt32, type DType } from '../dtype.js';
 import type { Rng } from '../random.js';
 import { checkShape, sizeOf } from '../shape.js';
 import { tensorFrom, type Tensor } from '../tensor.js';
@@ -11,6 +11,7 @@ export function filled(op: string, shape: readonly number[], value: number, dtyp
   checkShape(op, shape);
   checkDType(op, dtype);
   if (typeof value !== 'number') throw new Error(`${op}: value must be a number, got ${typeof value}`);
+  if (dtype === 'int32') checkInt32(op, [value], []);
   return runKernel('full', 'fill', { inputs: [], attrs: { value }, shape, dtype, flops: 0 });
 }
 

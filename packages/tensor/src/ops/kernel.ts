@@ -1,7 +1,7 @@
 import type { Backend, DataHandle, KernelInput } from '../backend/backend.js';
 import { CpuBackend } from '../backend/cpu/index.js';
 import { getKernel, type KernelAttrs, type KernelName, type KernelOutput } from '../backend/registry.js';
-import { isFloat, type DType, type TypedArray } from '../dtype.js';
+import { checkInt32, isFloat, type DType, type TypedArray } from '../dtype.js';
 import { assertFinite, backend as activeBackend, recordOp, storageBytes } from '../engine.js';
 import { fmt, type Shape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
@@ -72,5 +72,6 @@ export function asTensor(op: string, x: TensorLike, like: Tensor): Tensor {
   if (x instanceof Tensor) return x;
   if (typeof x !== 'number') throw new Error(`${op}: operand must be a Tensor or a number, got ${typeof x}`);
   const dtype = like.dtype === 'int32' && !Number.isInteger(x) ? 'float32' : like.dtype;
+  if (dtype === 'int32') checkInt32(op, [x], []);
   return full([], x, dtype);
 }
