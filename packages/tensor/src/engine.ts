@@ -59,7 +59,10 @@ export function noGrad<T>(fn: () => T): T {
 // ---------- debug ----------
 let checkFinite = false;
 
-/** With checkFinite on, every op verifies its float output and throws at the first NaN or ±Infinity. */
+/**
+ * With checkFinite on, every op verifies its float output and throws at the first NaN or ±Infinity;
+ * so do the entry points of values from outside, tensor(), fromArray() and assign(), for what enters.
+ */
 export function setDebug(opts: { checkFinite?: boolean }): void {
   if (opts.checkFinite !== undefined) checkFinite = opts.checkFinite;
 }
@@ -67,12 +70,27 @@ export function setDebug(opts: { checkFinite?: boolean }): void {
 export function assertFinite(op: string, inputs: readonly { shape: Shape }[], out: Tensor): void {
   if (!checkFinite || !isFloat(out.dtype)) return;
   const values = out.dataSync();
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
-      const shapes = inputs.map((t) => fmt(t.shape)).join(', ');
-      throw new Error(`${op}: produced ${values[i]} at flat index ${i} of output ${fmt(out.shape)} (inputs ${shapes}; checkFinite is on)`);
-    }
+  const i = firstNonFinite(values);
+  if (i >= 0) {
+    const shapes = inputs.map((t) => fmt(t.shape)).join(', ');
+    throw new Error(`${op}: produced ${values[i]} at flat index ${i} of output ${fmt(out.shape)} (inputs ${shapes}; checkFinite is on)`);
   }
+}
+
+/**
+ * With checkFinite on, throws at the first NaN or ±Infinity among the values entering a tensor of
+ * `shape` through `op`; `read` is called only then (it may be a readback).
+ */
+export function assertFiniteInput(op: string, read: () => ArrayLike<number>, shape: Shape): void {
+  if (!checkFinite) return;
+  const values = read();
+  const i = firstNonFinite(values);
+  if (i >= 0) throw new Error(`${op}: ${values[i]} at flat index ${i} of ${fmt(shape)} (checkFinite is on)`);
+}
+
+function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
 }
 
 // ---------- memory ----------

@@ -1,7 +1,7 @@
 import type { Backend, DataHandle } from './backend/backend.js';
 import { describeValue } from './describe.js';
 import { arrayFrom, checkDType, dtypeOfArray, type DType, type TypedArray } from './dtype.js';
-import { backend, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor } from './engine.js';
+import { assertFiniteInput, backend, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor } from './engine.js';
 import { checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from './shape.js';
 import { backward as runBackward, type GradNode } from './autograd.js';
 import * as ops from './ops/index.js';
@@ -130,6 +130,7 @@ export class Tensor {
     src?.assertLive('assign');
     // A source tensor is read back only when its values must pass through the host.
     const read = (): ArrayLike<number> => given.flat ?? src!.dataSync();
+    assertFiniteInput('assign', read, this.shape);
     const { backend: b, handle } = this.storage;
     if (b.assign && src && src.dtype === this.dtype && src.storage.backend === b) {
       b.assign(handle, { handle: src.storage.handle, shape: src.shape, dtype: src.dtype });
@@ -247,6 +248,7 @@ export function tensorFrom(
     shape = opts.shape.slice();
   }
   const dtype = opts.dtype ?? (typeof values === 'object' && !Array.isArray(values) ? dtypeOfArray(values as ArrayLike<number>) : undefined) ?? 'float32';
+  assertFiniteInput(op, () => flat, shape);
   const out = new Tensor(backend().upload(arrayFrom(op, dtype, flat, shape), dtype), shape, dtype);
   recordOp('tensor', 0, storageBytes(shape, dtype));
   if (opts.requiresGrad) {
@@ -261,7 +263,7 @@ export function tensorFrom(
  * the tensor's storage. On the CPU backend the two share memory, so a write to either shows in
  * the other (how ExpertParallelLayer keeps its weights in shared memory); the gpu backend uploads
  * the array to the device, after which they no longer share. Unlike `tensor()`, nothing is copied
- * or checked element by element, so the profiler counts no bytes for it.
+ * or checked element by element (but for NaN under checkFinite), so the profiler counts no bytes for it.
  */
 export function fromArray(values: TypedArray, shape: readonly number[] = [values.length]): Tensor {
   const dtype = dtypeOfArray(values);
@@ -270,6 +272,7 @@ export function fromArray(values: TypedArray, shape: readonly number[] = [values
   if (sizeOf(shape) !== values.length) {
     throw new Error(`fromArray: ${values.length} values cannot have shape ${fmt(shape)} (${sizeOf(shape)} elements)`);
   }
+  assertFiniteInput('fromArray', () => values, shape);
   return new Tensor(backend().upload(values, dtype), shape.slice(), dtype);
 }
 
