@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as T from '@switch-ts/tensor';
-import { fromArray, Linear, Rng, setBackend, tensor, type Tensor } from '@switch-ts/tensor';
+import { fromArray, Linear, MAX_ELEMENTS, Rng, setBackend, tensor, type Tensor } from '@switch-ts/tensor';
 import { runnableModes } from './gpu.modes.js';
 
 /**
- * Bad arguments that used to build a broken tensor, return 0 or fail inside the library now
- * throw an Error naming the op the caller used and what was wrong with the argument.
+ * Bad arguments that used to build a broken tensor, return 0, allocate gigabytes or fail inside
+ * the library now throw an Error naming the op the caller used and what was wrong with the argument.
  */
 
 const int32 = (values: number[]): Tensor => tensor(values, { dtype: 'int32' });
@@ -83,6 +83,27 @@ describe.each([['cpu', () => setBackend('cpu')], ...runnableModes.map((m): [stri
     });
   },
 );
+
+describe('sizes past what one tensor can hold fail at once, naming the op, the shape and the bytes', () => {
+  it('the limit is 2^31 − 1 elements (the kernels address elements with int32 offsets)', () => {
+    expect(MAX_ELEMENTS).toBe(2 ** 31 - 1);
+  });
+
+  it('constructors', () => {
+    expect(() => T.zeros([1e6, 1e6])).toThrow('zeros: shape [1000000,1000000] has 1000000000000 elements (4000000000000 bytes as float32), more than the 2147483647 one tensor can hold');
+    expect(() => T.ones([2 ** 31], 'float64')).toThrow('ones: shape [2147483648] has 2147483648 elements (17179869184 bytes as float64)');
+    expect(() => T.full([2 ** 16, 2 ** 16], 1)).toThrow('full: shape [65536,65536] has 4294967296 elements');
+    expect(() => T.rand([2 ** 31], rng)).toThrow('rand: shape [2147483648]');
+    expect(() => T.randn([2 ** 32], rng)).toThrow('randn: shape [4294967296]');
+    expect(() => new Linear(2 ** 16, 2 ** 16, { rng })).toThrow('truncatedNormal: shape [65536,65536] has 4294967296 elements');
+  });
+
+  it('op outputs, however small the inputs', () => {
+    expect(() => T.matmul(T.ones([2 ** 16, 1]), T.ones([1, 2 ** 16]))).toThrow('matmul: shape [65536,65536] has 4294967296 elements (17179869184 bytes as float32)');
+    expect(() => T.broadcastTo(T.ones([1]), [2 ** 31])).toThrow('broadcastTo: shape [2147483648] has 2147483648 elements');
+    expect(() => T.ones([2 ** 16, 1]).add(T.ones([2 ** 16]))).toThrow('add: shape [65536,65536]');
+  });
+});
 
 describe('errors name the op the caller used and the real problem', () => {
   it('an unknown dtype, wherever a dtype is taken', () => {

@@ -1,8 +1,8 @@
 import { CpuBackend } from './backend/cpu/index.js';
 import type { Backend } from './backend/backend.js';
 import { describeValue } from './describe.js';
-import { bytesPerElement, isFloat, type DType } from './dtype.js';
-import { fmt, sizeOf, type Shape } from './shape.js';
+import { bytesPerElement, checkDType, isFloat, type DType } from './dtype.js';
+import { checkShape, fmt, sizeOf, type Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -98,6 +98,23 @@ const live = { tensors: 0, bytes: 0 };
 
 export function storageBytes(shape: Shape, dtype: DType): number {
   return sizeOf(shape) * bytesPerElement(dtype);
+}
+
+/**
+ * The most elements one tensor may hold. The CPU kernels address elements with int32 offsets, so
+ * 2^31 − 1 is as far as they read correctly; V8 (Node 20) allows typed arrays of up to 2^32
+ * elements, so below this limit nothing V8 could allocate is refused.
+ */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
+
+/** Throws, naming the op, for a dtype or shape that no tensor can have, before anything is allocated. */
+export function checkAllocation(op: string, shape: Shape, dtype: DType): void {
+  checkDType(op, dtype);
+  checkShape(op, shape);
+  const n = sizeOf(shape);
+  if (n > MAX_ELEMENTS) {
+    throw new Error(`${op}: shape ${fmt(shape)} has ${n} elements (${storageBytes(shape, dtype)} bytes as ${dtype}), more than the ${MAX_ELEMENTS} one tensor can hold`);
+  }
 }
 
 export function countAlloc(bytes: number): void {

@@ -1,7 +1,9 @@
 import type { Backend, DataHandle } from './backend/backend.js';
 import { describeValue } from './describe.js';
 import { arrayFrom, checkDType, dtypeOfArray, type DType, type TypedArray } from './dtype.js';
-import { assertFiniteInput, backend, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor } from './engine.js';
+import {
+  assertFiniteInput, backend, checkAllocation, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor,
+} from './engine.js';
 import { checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from './shape.js';
 import { backward as runBackward, type GradNode } from './autograd.js';
 import * as ops from './ops/index.js';
@@ -248,6 +250,7 @@ export function tensorFrom(
     shape = opts.shape.slice();
   }
   const dtype = opts.dtype ?? (typeof values === 'object' && !Array.isArray(values) ? dtypeOfArray(values as ArrayLike<number>) : undefined) ?? 'float32';
+  checkAllocation(op, shape, dtype);
   assertFiniteInput(op, () => flat, shape);
   const out = new Tensor(backend().upload(arrayFrom(op, dtype, flat, shape), dtype), shape, dtype);
   recordOp('tensor', 0, storageBytes(shape, dtype));
@@ -268,7 +271,7 @@ export function tensorFrom(
 export function fromArray(values: TypedArray, shape: readonly number[] = [values.length]): Tensor {
   const dtype = dtypeOfArray(values);
   if (dtype === undefined) throw new Error(`fromArray: values must be a Float32Array, Float64Array or Int32Array, got ${describeValue(values)}`);
-  checkShape('fromArray', shape);
+  checkAllocation('fromArray', shape, dtype);
   if (sizeOf(shape) !== values.length) {
     throw new Error(`fromArray: ${values.length} values cannot have shape ${fmt(shape)} (${sizeOf(shape)} elements)`);
   }

@@ -1,6 +1,7 @@
-import { checkDType, checkInt32, type DType } from '../dtype.js';
+import { checkInt32, type DType } from '../dtype.js';
+import { checkAllocation } from '../engine.js';
 import type { Rng } from '../random.js';
-import { checkShape, sizeOf } from '../shape.js';
+import { sizeOf } from '../shape.js';
 import { tensorFrom, type Tensor } from '../tensor.js';
 import { requireTensor, runKernel } from './kernel.js';
 
@@ -8,8 +9,7 @@ import { requireTensor, runKernel } from './kernel.js';
 
 /** A tensor of `shape` with every element `value`, for the constructor `op` (named in errors). */
 export function filled(op: string, shape: readonly number[], value: number, dtype: DType): Tensor {
-  checkShape(op, shape);
-  checkDType(op, dtype);
+  checkAllocation(op, shape, dtype);
   if (typeof value !== 'number') throw new Error(`${op}: value must be a number, got ${typeof value}`);
   if (dtype === 'int32') checkInt32(op, [value], []);
   return runKernel('full', 'fill', { inputs: [], attrs: { value }, shape, dtype, flops: 0 });
@@ -42,6 +42,7 @@ export function arange(start: number, stop?: number, step = 1, dtype: DType = 'i
   const [lo, hi] = stop === undefined ? [0, start] : [start, stop];
   if (step === 0 || !Number.isFinite(step)) throw new Error(`arange: step must be finite and non-zero, got ${step}`);
   const n = Math.max(0, Math.ceil((hi - lo) / step));
+  checkAllocation('arange', [n], dtype);
   return tensorFrom('arange', Array.from({ length: n }, (_, i) => lo + i * step), { dtype });
 }
 
@@ -50,8 +51,7 @@ export function arange(start: number, stop?: number, step = 1, dtype: DType = 'i
  * the shape and dtype are checked before any value is drawn.
  */
 export function sampled(op: string, shape: readonly number[], dtype: DType, draw: () => number): Tensor {
-  checkShape(op, shape);
-  checkDType(op, dtype);
+  checkAllocation(op, shape, dtype);
   return tensorFrom(op, Array.from({ length: sizeOf(shape) }, draw), { shape, dtype });
 }
 
