@@ -21,7 +21,7 @@ afterEach(() => {
 
 const values = (t: Tensor): number[] => Array.from(t.dataSync());
 
-/** A row of `n` ones with a NaN at `at`, long enough (200) to span several of the gpu reduction's 64-element blocks. */
+/** The row 1, 2, …, n with a NaN at `at` (none for -1); n = 200 spans several of the gpu reduction's 64-element blocks. */
 const rowWithNaN = (n: number, at: number): number[] => Array.from({ length: n }, (_, i) => (i === at ? NaN : i + 1));
 
 describe.each(backends)('NaN propagates on %s', (_name, use) => {
