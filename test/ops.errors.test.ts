@@ -183,12 +183,12 @@ describe('other bad arguments', () => {
   });
 
   it('constructors reject unknown dtypes', () => {
-    expectError(() => T.zeros([2], 'bool' as DType), 'full', 'bool');
+    expectError(() => T.zeros([2], 'bool' as DType), 'zeros', 'bool');
     expectError(() => tensor([1], { dtype: 'int8' as DType }), 'tensor', 'int8');
   });
 
   it('constructors reject negative or fractional dims', () => {
-    expectError(() => T.zeros([2, -1]), 'full', '[2,-1]');
+    expectError(() => T.zeros([2, -1]), 'zeros', '[2,-1]');
     expectError(() => T.reshape(f32([2]), [0.5, 4]), 'reshape', '[0.5,4]');
   });
 

@@ -2,6 +2,7 @@ import { isGradEnabled, keep, noGrad } from './engine.js';
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
 import { onesLike } from './ops/creation.js';
+import { requireTensor } from './ops/kernel.js';
 
 /**
  * Define-by-run reverse mode. Every differentiable op, right after computing its output, calls
@@ -13,15 +14,48 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   /** dL/d(output) → dL/d(input) per input (null where an input needs none). */
   readonly backward: (grad: Tensor) => readonly (Tensor | null)[];
+  /** Every tensor `backward` may read, with its storage's version when the op ran. */
+  readonly saved: readonly SavedTensor[];
 }
 
-/** Attaches a backward rule to `out` if recording is on and some input needs a gradient. */
-export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
+export interface SavedTensor {
+  readonly tensor: Tensor;
+  /** How an error names it: 'input 1', 'output', 'indices'. */
+  readonly role: string;
+  readonly version: number;
+}
+
+/**
+ * Attaches a backward rule to `out` if recording is on and some input needs a gradient. The rule
+ * may read the inputs, the output and the tensors in `saved` (index tensors, conditions): their
+ * versions are recorded here, and `backward` refuses to run the rule if an in-place write
+ * (`assign`) has changed any of them since, as PyTorch's version counter does.
+ */
+export function record(
+  op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward'], saved: Readonly<Record<string, Tensor>> = {},
+): Tensor {
   if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    const roles: [string, Tensor][] = [...inputs.map((t, i): [string, Tensor] => [`input ${i}`, t]), ['output', out], ...Object.entries(saved)];
     out.requiresGrad = true;
-    out.gradNode = { op, inputs, backward };
+    out.gradNode = { op, inputs, backward, saved: roles.map(([role, tensor]) => ({ tensor, role, version: tensor.version })) };
   }
   return out;
+}
+
+const freedGraph = "backward: the graph's intermediate tensors were disposed (by the tidy that built it?) — run backward inside the same tidy";
+
+/** Throws, naming the op, if a tensor its backward rule reads was disposed or written in place. */
+function checkSaved(node: GradNode): void {
+  for (const { tensor, role, version } of node.saved) {
+    const what = `${role} of ${node.op} (shape ${fmt(tensor.shape)})`;
+    if (tensor.isDisposed) throw new Error(`${freedGraph}: ${what} is disposed`);
+    if (tensor.version !== version) {
+      throw new Error(
+        'backward: one of the variables needed for gradient computation has been modified by an inplace operation: ' +
+        `${what} is at version ${tensor.version}; expected version ${version} (an assign() or optimizer step after the forward pass)`,
+      );
+    }
+  }
 }
 
 function topologicalOrder(root: Tensor): Tensor[] {
@@ -49,6 +83,8 @@ function topologicalOrder(root: Tensor): Tensor[] {
 }
 
 export function backward(root: Tensor, seed?: Tensor): void {
+  if (root.isDisposed) throw new Error(`${freedGraph}: the tensor of shape ${fmt(root.shape)} is disposed`);
+  if (seed !== undefined) requireTensor('backward', seed, 'seed');
   if (!root.requiresGrad) {
     throw new Error(`backward: tensor of shape ${fmt(root.shape)} does not require grad (no input had requiresGrad, or it was made under noGrad)`);
   }
@@ -69,6 +105,7 @@ export function backward(root: Tensor, seed?: Tensor): void {
         accumulateLeaf(t, g);
         continue;
       }
+      checkSaved(t.gradNode);
       const inputGrads = t.gradNode.backward(g);
       t.gradNode.inputs.forEach((input, i) => {
         const gi = inputGrads[i];

@@ -1,7 +1,8 @@
 import { CpuBackend } from './backend/cpu/index.js';
 import type { Backend } from './backend/backend.js';
-import { bytesPerElement, isFloat, type DType } from './dtype.js';
-import { fmt, sizeOf, type Shape } from './shape.js';
+import { describeValue } from './describe.js';
+import { bytesPerElement, checkDType, isFloat, type DType } from './dtype.js';
+import { checkShape, fmt, sizeOf, type Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -58,7 +59,10 @@ export function noGrad<T>(fn: () => T): T {
 // ---------- debug ----------
 let checkFinite = false;
 
-/** With checkFinite on, every op verifies its float output and throws at the first NaN or ±Infinity. */
+/**
+ * With checkFinite on, every op verifies its float output and throws at the first NaN or ±Infinity;
+ * so do the entry points of values from outside, tensor(), fromArray() and assign(), for what enters.
+ */
 export function setDebug(opts: { checkFinite?: boolean }): void {
   if (opts.checkFinite !== undefined) checkFinite = opts.checkFinite;
 }
@@ -66,12 +70,27 @@ export function setDebug(opts: { checkFinite?: boolean }): void {
 export function assertFinite(op: string, inputs: readonly { shape: Shape }[], out: Tensor): void {
   if (!checkFinite || !isFloat(out.dtype)) return;
   const values = out.dataSync();
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
-      const shapes = inputs.map((t) => fmt(t.shape)).join(', ');
-      throw new Error(`${op}: produced ${values[i]} at flat index ${i} of output ${fmt(out.shape)} (inputs ${shapes}; checkFinite is on)`);
-    }
+  const i = firstNonFinite(values);
+  if (i >= 0) {
+    const shapes = inputs.map((t) => fmt(t.shape)).join(', ');
+    throw new Error(`${op}: produced ${values[i]} at flat index ${i} of output ${fmt(out.shape)} (inputs ${shapes}; checkFinite is on)`);
   }
+}
+
+/**
+ * With checkFinite on, throws at the first NaN or ±Infinity among the values entering a tensor of
+ * `shape` through `op`; `read` is called only then (it may be a readback).
+ */
+export function assertFiniteInput(op: string, read: () => ArrayLike<number>, shape: Shape): void {
+  if (!checkFinite) return;
+  const values = read();
+  const i = firstNonFinite(values);
+  if (i >= 0) throw new Error(`${op}: ${values[i]} at flat index ${i} of ${fmt(shape)} (checkFinite is on)`);
+}
+
+function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
 }
 
 // ---------- memory ----------
@@ -79,6 +98,23 @@ const live = { tensors: 0, bytes: 0 };
 
 export function storageBytes(shape: Shape, dtype: DType): number {
   return sizeOf(shape) * bytesPerElement(dtype);
+}
+
+/**
+ * The most elements one tensor may hold. The CPU kernels address elements with int32 offsets, so
+ * 2^31 − 1 is as far as they read correctly; V8 (Node 20) allows typed arrays of up to 2^32
+ * elements, so below this limit nothing V8 could allocate is refused.
+ */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
+
+/** Throws, naming the op, for a dtype or shape that no tensor can have, before anything is allocated. */
+export function checkAllocation(op: string, shape: Shape, dtype: DType): void {
+  checkDType(op, dtype);
+  checkShape(op, shape);
+  const n = sizeOf(shape);
+  if (n > MAX_ELEMENTS) {
+    throw new Error(`${op}: shape ${fmt(shape)} has ${n} elements (${storageBytes(shape, dtype)} bytes as ${dtype}), more than the ${MAX_ELEMENTS} one tensor can hold`);
+  }
 }
 
 export function countAlloc(bytes: number): void {
@@ -139,6 +175,8 @@ function tensorsIn(x: unknown, found: Set<Scoped>): Set<Scoped> {
  * `memory()` flat.
  */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new Error(`tidy: expected a function, got ${describeValue(fn)}`);
+  if (Object.prototype.toString.call(fn) === '[object AsyncFunction]') throw new Error(`${asyncTidy}: fn is async`);
   const scope = new Set<Scoped>();
   scopes.push(scope);
   let result: T | undefined;
@@ -153,7 +191,20 @@ export function tidy<T>(fn: () => T): T {
       else t.dispose();
     }
   }
+  if (isThenable(result)) {
+    // The scope is gone and its tensors freed; whatever the promise does next fails with "was
+    // disposed", and nobody can await it, so its rejection must not surface as unhandled.
+    result.then(undefined, () => {});
+    throw new Error(`${asyncTidy}: fn returned a Promise (tensors made after an await would outlive the scope)`);
+  }
   return result as T;
+}
+
+/** tf.tidy's wording: a scope that ends when `fn` returns cannot hold what `fn` does after an await. */
+const asyncTidy = 'tidy: cannot be used with an async function; tidy each synchronous step instead';
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as PromiseLike<unknown>).then === 'function';
 }
 
 // ---------- profiler ----------

@@ -10,7 +10,7 @@ export type { DType, TypedArray } from './dtype.js';
 export * from './ops/index.js';
 export { backward, record, type GradNode } from './autograd.js';
 export {
-  getBackend, isGradEnabled, keep, memory, noGrad, profile, registerBackend, setBackend, setDebug, tidy,
+  getBackend, isGradEnabled, keep, MAX_ELEMENTS, memory, noGrad, profile, registerBackend, setBackend, setDebug, tidy,
   type OpProfile, type Profile,
 } from './engine.js';
 export type { Backend, BinaryOp, DataHandle, KernelInput, ReduceOp, UnaryOp } from './backend/backend.js';

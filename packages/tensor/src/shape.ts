@@ -1,3 +1,5 @@
+import { describeValue } from './describe.js';
+
 /** Shape arithmetic shared by the ops and the backends. Row-major (C order) everywhere. */
 export type Shape = readonly number[];
 
@@ -25,9 +27,11 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-export function checkShape(op: string, shape: Shape): void {
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${fmt(shape)}: dimensions must be non-negative integers`);
+/** Throws, naming the op, unless every dim is a non-negative integer (or, where `inferable`, -1). */
+export function checkShape(op: string, shape: Shape, inferable = false): void {
+  if (!Array.isArray(shape)) throw new Error(`${op}: shape must be an array of non-negative integers, got ${describeValue(shape)}`);
+  if (shape.some((d) => !(Number.isInteger(d) && d >= 0) && !(inferable && d === -1))) {
+    throw new Error(`${op}: invalid shape ${fmt(shape)}: dimensions must be non-negative integers${inferable ? ', one of them may be -1' : ''}`);
   }
 }
 
@@ -58,12 +62,22 @@ export function broadcastStrides(inShape: Shape, outShape: Shape): number[] {
 
 /** Resolves a possibly negative axis against a rank, or throws naming the op. */
 export function normalizeAxis(op: string, axis: number, rank: number, shape?: Shape): number {
+  const where = shape ? `tensor of shape ${fmt(shape)}` : `rank ${rank}`;
+  if (!Number.isInteger(axis)) throw new Error(`${op}: axis must be an integer, got ${describeValue(axis)} (${where})`);
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(axis) || a < 0 || a >= rank) {
-    const where = shape ? `tensor of shape ${fmt(shape)}` : `rank ${rank}`;
-    throw new Error(`${op}: axis ${axis} is out of range for ${where}`);
-  }
+  if (a < 0 || a >= rank) throw new Error(`${op}: axis ${axis} is out of range for ${where}`);
   return a;
+}
+
+/** Resolves an axis or a list of distinct axes (reductions, squeeze), or throws naming the op. */
+export function normalizeAxes(op: string, axis: number | readonly number[], shape: Shape): number[] {
+  const list = typeof axis === 'number' ? [axis] : axis;
+  if (!Array.isArray(list) || !list.every((a) => Number.isInteger(a))) {
+    throw new Error(`${op}: axis must be an integer or an array of integers, got ${describeValue(axis)} (tensor of shape ${fmt(shape)})`);
+  }
+  const axes = list.map((a) => normalizeAxis(op, a, shape.length, shape));
+  if (new Set(axes).size !== axes.length) throw new Error(`${op}: axis ${JSON.stringify(list)} repeats a dimension of ${fmt(shape)}`);
+  return axes;
 }
 
 /** Splits a shape around `axis` into [outer, length, inner] so kernels can loop over one axis. */

@@ -1,6 +1,9 @@
 import type { Backend, DataHandle } from './backend/backend.js';
-import { arrayFrom, dtypeOfArray, isDType, type DType, type TypedArray } from './dtype.js';
-import { backend, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor } from './engine.js';
+import { describeValue } from './describe.js';
+import { arrayFrom, checkDType, dtypeOfArray, type DType, type TypedArray } from './dtype.js';
+import {
+  assertFiniteInput, backend, checkAllocation, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor,
+} from './engine.js';
 import { checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from './shape.js';
 import { backward as runBackward, type GradNode } from './autograd.js';
 import * as ops from './ops/index.js';
@@ -12,6 +15,8 @@ export type TensorLike = Tensor | number;
 /** Device memory shared by a tensor and its reshaped views; freed when the last one is disposed. */
 class Storage {
   refs = 1;
+  /** In-place writes so far (torch's `_version`): autograd refuses a gradient that read older values. */
+  version = 0;
   constructor(public backend: Backend, public handle: DataHandle, readonly bytes: number) {
     countAlloc(bytes);
   }
@@ -55,6 +60,10 @@ export class Tensor {
   }
   get isDisposed(): boolean {
     return this.disposed;
+  }
+  /** @internal How many in-place writes (`assign`) this tensor's storage, shared with its views, has had. */
+  get version(): number {
+    return this.storage.version;
   }
 
   /** @internal Throws, naming `op`, if this tensor was disposed. */
@@ -112,20 +121,25 @@ export class Tensor {
    * recorded by autodiff (like torch's `with no_grad: x.copy_(v)`).
    */
   assign(values: Tensor | NestedArray | ArrayLike<number>): this {
-    const src = values instanceof Tensor ? values : tensor(values, { dtype: this.dtype });
+    const src = values instanceof Tensor ? values : null;
+    const given = src ? { flat: null, shape: src.shape } : parseValues('assign', values);
     // Flat values (a typed array, say) may fill a tensor of any shape with as many elements.
-    const flatFill = !(values instanceof Tensor) && src.rank === 1 && src.size === this.size;
-    if (!sameShape(src.shape, this.shape) && !flatFill) {
-      throw new Error(`assign: shape ${fmt(src.shape)} does not match tensor of shape ${fmt(this.shape)}`);
+    const flatFill = !src && given.shape.length === 1 && given.shape[0] === this.size;
+    if (!sameShape(given.shape, this.shape) && !flatFill) {
+      throw new Error(`assign: shape ${fmt(given.shape)} does not match tensor of shape ${fmt(this.shape)}`);
     }
     this.assertLive('assign');
+    src?.assertLive('assign');
+    // A source tensor is read back only when its values must pass through the host.
+    const read = (): ArrayLike<number> => given.flat ?? src!.dataSync();
+    assertFiniteInput('assign', read, this.shape);
     const { backend: b, handle } = this.storage;
-    if (b.assign && values instanceof Tensor && values.dtype === this.dtype && values.storage.backend === b) {
-      values.assertLive('assign');
-      b.assign(handle, { handle: values.storage.handle, shape: values.shape, dtype: values.dtype });
-      return this;
+    if (b.assign && src && src.dtype === this.dtype && src.storage.backend === b) {
+      b.assign(handle, { handle: src.storage.handle, shape: src.shape, dtype: src.dtype });
+    } else {
+      b.write(handle, arrayFrom('assign', this.dtype, read(), this.shape));
     }
-    b.write(handle, arrayFrom(this.dtype, src.dataSync()));
+    this.storage.version++;
     return this;
   }
 
@@ -218,34 +232,30 @@ export function tensor(
   values: number | NestedArray | ArrayLike<number>,
   opts: { shape?: readonly number[]; dtype?: DType; requiresGrad?: boolean } = {},
 ): Tensor {
-  if (opts.dtype !== undefined && !isDType(opts.dtype)) throw new Error(`tensor: unknown dtype '${String(opts.dtype)}'`);
-  let flat: ArrayLike<number>;
-  let shape: number[];
-  if (typeof values === 'number') {
-    flat = [values];
-    shape = [];
-  } else if (Array.isArray(values)) {
-    shape = inferShape(values);
-    flat = flatten(values);
-  } else {
-    flat = values as ArrayLike<number>;
-    shape = [flat.length];
-  }
+  return tensorFrom('tensor', values, opts);
+}
+
+/** @internal `tensor()` for a function that builds its result from values (rand, arange): errors name `op`. */
+export function tensorFrom(
+  op: string, values: number | NestedArray | ArrayLike<number>, opts: { shape?: readonly number[]; dtype?: DType; requiresGrad?: boolean } = {},
+): Tensor {
+  if (opts.dtype !== undefined) checkDType(op, opts.dtype);
+  const { flat, shape: given } = parseValues(op, values);
+  let shape = given;
   if (opts.shape) {
-    checkShape('tensor', opts.shape);
+    checkShape(op, opts.shape);
     if (sizeOf(opts.shape) !== flat.length) {
-      throw new Error(`tensor: ${flat.length} values cannot have shape ${fmt(opts.shape)} (${sizeOf(opts.shape)} elements)`);
+      throw new Error(`${op}: ${flat.length} values cannot have shape ${fmt(opts.shape)} (${sizeOf(opts.shape)} elements)`);
     }
     shape = opts.shape.slice();
   }
   const dtype = opts.dtype ?? (typeof values === 'object' && !Array.isArray(values) ? dtypeOfArray(values as ArrayLike<number>) : undefined) ?? 'float32';
-  for (let i = 0; i < flat.length; i++) {
-    if (typeof flat[i] !== 'number') throw new Error(`tensor: element ${i} is ${typeof flat[i]}, expected a number`);
-  }
-  const out = new Tensor(backend().upload(arrayFrom(dtype, flat), dtype), shape, dtype);
+  checkAllocation(op, shape, dtype);
+  assertFiniteInput(op, () => flat, shape);
+  const out = new Tensor(backend().upload(arrayFrom(op, dtype, flat, shape), dtype), shape, dtype);
   recordOp('tensor', 0, storageBytes(shape, dtype));
   if (opts.requiresGrad) {
-    ops.requireFloat('tensor(requiresGrad)', out);
+    ops.requireFloat(`${op}(requiresGrad)`, out);
     out.requiresGrad = true;
   }
   return out;
@@ -256,15 +266,16 @@ export function tensor(
  * the tensor's storage. On the CPU backend the two share memory, so a write to either shows in
  * the other (how ExpertParallelLayer keeps its weights in shared memory); the gpu backend uploads
  * the array to the device, after which they no longer share. Unlike `tensor()`, nothing is copied
- * or checked element by element, so the profiler counts no bytes for it.
+ * or checked element by element (but for NaN under checkFinite), so the profiler counts no bytes for it.
  */
 export function fromArray(values: TypedArray, shape: readonly number[] = [values.length]): Tensor {
   const dtype = dtypeOfArray(values);
-  if (dtype === undefined) throw new Error('fromArray: values must be a Float32Array, Float64Array or Int32Array');
-  checkShape('fromArray', shape);
+  if (dtype === undefined) throw new Error(`fromArray: values must be a Float32Array, Float64Array or Int32Array, got ${describeValue(values)}`);
+  checkAllocation('fromArray', shape, dtype);
   if (sizeOf(shape) !== values.length) {
     throw new Error(`fromArray: ${values.length} values cannot have shape ${fmt(shape)} (${sizeOf(shape)} elements)`);
   }
+  assertFiniteInput('fromArray', () => values, shape);
   return new Tensor(backend().upload(values, dtype), shape.slice(), dtype);
 }
 
@@ -277,34 +288,43 @@ function nest(values: TypedArray, shape: Shape): NestedArray {
   return build(0, 0);
 }
 
-function inferShape(values: NestedArray[]): number[] {
-  const shape: number[] = [];
-  let level: NestedArray = values;
-  while (Array.isArray(level)) {
-    shape.push(level.length);
-    level = level[0] as NestedArray;
-    if (level === undefined) break;
+/** The flat values and shape that `tensor()` and `assign()` read: numbers only, no holes, nothing ragged. */
+function parseValues(op: string, values: unknown): { flat: ArrayLike<number>; shape: number[] } {
+  if (typeof values === 'number') return { flat: [values], shape: [] };
+  if (Array.isArray(values)) return flattenNested(op, values);
+  if (typeof values !== 'object' || values === null || typeof (values as ArrayLike<number>).length !== 'number') {
+    throw new Error(`${op}: values must be a number, nested arrays of numbers or an array-like of numbers, got ${describeValue(values)}`);
   }
-  const check = (v: NestedArray, dim: number, path: string): void => {
+  const flat = values as ArrayLike<number>;
+  if (dtypeOfArray(flat) === undefined) {
+    for (let i = 0; i < flat.length; i++) {
+      if (typeof flat[i] !== 'number') throw new Error(`${op}: element ${i} is ${describeValue(flat[i])}, expected a number`);
+    }
+  }
+  return { flat, shape: [flat.length] };
+}
+
+/** Nested arrays in row-major order; the shape comes from the first element at each level, and every element must fit it. */
+function flattenNested(op: string, values: unknown[]): { flat: number[]; shape: number[] } {
+  const shape: number[] = [];
+  for (let level: unknown = values; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const flat: number[] = [];
+  const visit = (v: unknown, dim: number, path: string): void => {
     if (dim === shape.length) {
-      if (Array.isArray(v)) throw new Error(`tensor: ragged nested array at ${path}: expected a number, got an array`);
+      if (Array.isArray(v)) throw new Error(`${op}: ragged nested array at ${path}: expected a number, got an array`);
+      if (typeof v !== 'number') throw new Error(`${op}: ${path} is ${describeValue(v)}, expected a number`);
+      flat.push(v);
       return;
     }
     if (!Array.isArray(v) || v.length !== shape[dim]) {
-      throw new Error(`tensor: ragged nested array at ${path}: expected length ${shape[dim]}, got ${Array.isArray(v) ? v.length : 'a number'}`);
+      throw new Error(`${op}: ragged nested array at ${path}: expected length ${shape[dim]}, got ${Array.isArray(v) ? v.length : describeValue(v)}`);
     }
-    v.forEach((x, i) => check(x, dim + 1, `${path}[${i}]`));
+    for (let i = 0; i < v.length; i++) {
+      // forEach and flat() skip holes, which would leave fewer values than the shape has elements.
+      if (!(i in v)) throw new Error(`${op}: ${path}[${i}] is a hole (a sparse array); every element must be given`);
+      visit(v[i], dim + 1, `${path}[${i}]`);
+    }
   };
-  check(values, 0, 'values');
-  return shape;
-}
-
-function flatten(values: NestedArray[]): number[] {
-  const out: number[] = [];
-  const visit = (v: NestedArray): void => {
-    if (Array.isArray(v)) v.forEach(visit);
-    else out.push(v);
-  };
-  visit(values);
-  return out;
+  visit(values, 0, 'values');
+  return { flat, shape };
 }

@@ -1,8 +1,8 @@
 import type { FloatDType } from '../dtype.js';
-import { full } from '../ops/creation.js';
+import { filled, sampled } from '../ops/creation.js';
 import type { Rng } from '../random.js';
-import { checkShape, fmt, sizeOf, type Shape } from '../shape.js';
-import { tensor, type Tensor } from '../tensor.js';
+import { fmt, type Shape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
 
 /**
  * Parameter initializers, like torch.nn.init. Weights are stored [in, out] (see Linear), so the
@@ -24,11 +24,6 @@ export function fans(shape: Shape): { fanIn: number; fanOut: number } {
   return { fanIn: shape[shape.length - 2]!, fanOut: shape[shape.length - 1]! };
 }
 
-function sample(op: string, shape: Shape, dtype: FloatDType | undefined, draw: () => number): Tensor {
-  checkShape(op, shape);
-  return tensor(Array.from({ length: sizeOf(shape) }, draw), { shape, dtype: dtype ?? 'float32' });
-}
-
 function checkPositive(op: string, what: string, value: number, shape: Shape): void {
   if (!(value > 0 && Number.isFinite(value))) throw new Error(`${op}: ${what} must be a finite number > 0, got ${value} (shape ${fmt(shape)})`);
 }
@@ -44,7 +39,7 @@ export function truncatedNormal(shape: Shape, opts: RandomInitOptions & { scale?
   checkPositive('truncatedNormal', 'scale', scale, shape);
   checkPositive('truncatedNormal', 'fanIn', fanIn, shape);
   const std = Math.sqrt(scale / fanIn);
-  return sample('truncatedNormal', shape, dtype, () => std * rng.truncatedNormal());
+  return sampled('truncatedNormal', shape, dtype ?? 'float32', () => std * rng.truncatedNormal());
 }
 
 /** Glorot & Bengio (2010): uniform in ±gain·sqrt(6 / (fanIn + fanOut)), as torch's xavier_uniform_. */
@@ -53,7 +48,7 @@ export function xavierUniform(shape: Shape, opts: RandomInitOptions & { gain?: n
   const { fanIn, fanOut } = fans(shape);
   checkPositive('xavierUniform', 'fanIn + fanOut', fanIn + fanOut, shape);
   const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
-  return sample('xavierUniform', shape, dtype, () => rng.uniform(-bound, bound));
+  return sampled('xavierUniform', shape, dtype ?? 'float32', () => rng.uniform(-bound, bound));
 }
 
 /**
@@ -64,13 +59,13 @@ export function kaimingUniform(shape: Shape, opts: RandomInitOptions & { gain?: 
   const { rng, gain = Math.SQRT2, fanIn = fans(shape).fanIn, dtype } = opts;
   checkPositive('kaimingUniform', 'fanIn', fanIn, shape);
   const bound = gain * Math.sqrt(3 / fanIn);
-  return sample('kaimingUniform', shape, dtype, () => rng.uniform(-bound, bound));
+  return sampled('kaimingUniform', shape, dtype ?? 'float32', () => rng.uniform(-bound, bound));
 }
 
 export function zeros(shape: Shape, opts: InitOptions = {}): Tensor {
-  return full(shape, 0, opts.dtype ?? 'float32');
+  return filled('zeros', shape, 0, opts.dtype ?? 'float32');
 }
 
 export function ones(shape: Shape, opts: InitOptions = {}): Tensor {
-  return full(shape, 1, opts.dtype ?? 'float32');
+  return filled('ones', shape, 1, opts.dtype ?? 'float32');
 }

@@ -1,6 +1,6 @@
 import { record } from '../autograd.js';
 import type { BinaryOp, UnaryOp } from '../backend/backend.js';
-import { isDType, isFloat, promote, type DType } from '../dtype.js';
+import { checkDType, checkInt32, isFloat, promote, type DType } from '../dtype.js';
 import { broadcastShapes, checkShape, fmt, sameShape, sizeOf } from '../shape.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { asTensor, requireFloat, requireTensor, runKernel } from './kernel.js';
@@ -44,7 +44,28 @@ export function square(x: Tensor): Tensor {
 function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor, outDtype?: DType): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const dtype = outDtype ?? promote(a.dtype, b.dtype);
+  if (dtype === 'int32' && sizeOf(shape) > 0) checkIntOperand(op, b);
   return runKernel(op, 'binary', { inputs: [a, b], attrs: { op }, shape, dtype, flops: sizeOf(shape) });
+}
+
+/**
+ * PyTorch's two integer errors, where an Int32Array would silently store 0: the second operand's
+ * values that int32 `div` and `pow` refuse, what is wrong with them, and what the operand is.
+ */
+const intRules: Partial<Record<BinaryOp, [refused: (v: number) => boolean, problem: string, operand: string]>> = {
+  div: [(v) => v === 0, 'integer division by zero', 'divisor'],
+  pow: [(v) => v < 0, 'integers to negative integer powers are not allowed', 'exponent'],
+};
+
+/** Checked on the values read back, before the kernel runs, so that every backend throws alike. */
+function checkIntOperand(op: BinaryOp, b: Tensor): void {
+  const rule = intRules[op];
+  if (!rule) return;
+  const [refused, problem, operand] = rule;
+  const v = b.dataSync();
+  for (let i = 0; i < v.length; i++) {
+    if (refused(v[i]!)) throw new Error(`${op}: ${problem}: the ${operand} of shape ${fmt(b.shape)} is ${v[i]} at flat index ${i}`);
+  }
 }
 
 function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
@@ -116,13 +137,14 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return record('where', out, [x, y], (g) => [
     x.requiresGrad ? sumTo(where(cond, g, 0), x.shape) : null,
     y.requiresGrad ? sumTo(where(cond, 0, g), y.shape) : null,
-  ]);
+  ], { condition: cond });
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   requireTensor('cast', x);
-  if (!isDType(dtype)) throw new Error(`cast: unknown dtype '${String(dtype)}' for tensor of shape ${fmt(x.shape)}; expected float32, float64 or int32`);
+  checkDType('cast', dtype, x.shape);
   if (x.dtype === dtype) return x;
+  if (dtype === 'int32') checkInt32('cast', x.dataSync(), x.shape, x.dtype);
   const out = runKernel('cast', 'cast', { inputs: [x], attrs: {}, shape: x.shape, dtype, flops: 0 });
   // Gradients only flow between float types; a cast to int32 ends the path.
   if (!isFloat(dtype) || !isFloat(x.dtype)) return out;

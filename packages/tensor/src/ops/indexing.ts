@@ -1,7 +1,7 @@
 import { record } from '../autograd.js';
 import { fmt, normalizeAxis, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import type { DType } from '../dtype.js';
+import { checkDType, type DType } from '../dtype.js';
 import { requireInt, requireTensor, runKernel } from './kernel.js';
 import { zeros } from './creation.js';
 import { reshape } from './shape.js';
@@ -34,7 +34,7 @@ export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
   const flat = reshape(indices, [indices.size]);
   const flatShape = x.shape.map((d, i) => (i === a ? indices.size : d));
   const out = runKernel('gather', 'gather', { inputs: [x, flat], attrs: { axis: a }, shape: flatShape, dtype: x.dtype, flops: 0 });
-  const picked = record('gather', out, [x], (g) => [indexAdd(zeros(x.shape, x.dtype), flat, g, a)]);
+  const picked = record('gather', out, [x], (g) => [indexAdd(zeros(x.shape, x.dtype), flat, g, a)], { indices: flat });
   return reshape(picked, [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)]);
 }
 
@@ -54,7 +54,7 @@ export function indexAdd(x: Tensor, indices: Tensor, src: Tensor, axis = 0): Ten
   }
   checkIndices('indexAdd', indices, x.shape[a]!, x, a);
   const out = runKernel('indexAdd', 'indexAdd', { inputs: [x, indices, src], attrs: { axis: a }, shape: x.shape, dtype: x.dtype, flops: src.size });
-  return record('indexAdd', out, [x, src], (g) => [g, gather(g, indices, a)]);
+  return record('indexAdd', out, [x, src], (g) => [g, gather(g, indices, a)], { indices });
 }
 
 function checkAlongAxis(op: string, x: Tensor, indices: Tensor, a: number, other?: Tensor): void {
@@ -73,7 +73,7 @@ export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor 
   const a = normalizeAxis('takeAlongAxis', axis, x.rank, x.shape);
   checkAlongAxis('takeAlongAxis', x, indices, a);
   const out = runKernel('takeAlongAxis', 'takeAlongAxis', { inputs: [x, indices], attrs: { axis: a }, shape: indices.shape, dtype: x.dtype, flops: 0 });
-  return record('takeAlongAxis', out, [x], (g) => [scatterAdd(zeros(x.shape, x.dtype), indices, g, a)]);
+  return record('takeAlongAxis', out, [x], (g) => [scatterAdd(zeros(x.shape, x.dtype), indices, g, a)], { indices });
 }
 
 /** torch.scatter_add: a copy of `x` with src[p] added at x[p with dim `axis` set to indices[p]]. */
@@ -84,12 +84,13 @@ export function scatterAdd(x: Tensor, indices: Tensor, src: Tensor, axis: number
   const a = normalizeAxis('scatterAdd', axis, x.rank, x.shape);
   checkAlongAxis('scatterAdd', x, indices, a, src);
   const out = runKernel('scatterAdd', 'scatterAdd', { inputs: [x, indices, src], attrs: { axis: a }, shape: x.shape, dtype: x.dtype, flops: src.size });
-  return record('scatterAdd', out, [x, src], (g) => [g, takeAlongAxis(g, indices, a)]);
+  return record('scatterAdd', out, [x, src], (g) => [g, takeAlongAxis(g, indices, a)], { indices });
 }
 
 /** One-hot rows: shape [...indices.shape, depth]; every index must be in [0, depth). */
 export function oneHot(indices: Tensor, depth: number, dtype: DType = 'float32'): Tensor {
   requireTensor('oneHot', indices, 'indices');
+  checkDType('oneHot', dtype);
   if (!Number.isInteger(depth) || depth < 1) throw new Error(`oneHot: depth must be a positive integer, got ${depth}`);
   requireInt('oneHot', 'indices', indices);
   const v = indices.dataSync();

@@ -1,8 +1,8 @@
 import type { Backend, DataHandle, KernelInput } from '../backend/backend.js';
 import { CpuBackend } from '../backend/cpu/index.js';
 import { getKernel, type KernelAttrs, type KernelName, type KernelOutput } from '../backend/registry.js';
-import { isFloat, type DType, type TypedArray } from '../dtype.js';
-import { assertFinite, backend as activeBackend, recordOp, storageBytes } from '../engine.js';
+import { checkInt32, isFloat, type DType, type TypedArray } from '../dtype.js';
+import { assertFinite, backend as activeBackend, checkAllocation, recordOp, storageBytes } from '../engine.js';
 import { fmt, type Shape } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { full } from './creation.js';
@@ -18,11 +18,13 @@ export interface KernelCall<K extends KernelName> {
 }
 
 /**
- * The one door from ops to backends: moves the inputs to the active backend, runs its kernel
- * (or the CPU kernel, see `onCpu`), wraps the output in a tensor, tells the profiler and applies
- * the checkFinite switch. `op` names the call in the profile and in errors.
+ * The one door from ops to backends: refuses an output no tensor can hold (see MAX_ELEMENTS)
+ * before anything is allocated, moves the inputs to the active backend, runs its kernel (or the
+ * CPU kernel, see `onCpu`), wraps the output in a tensor, tells the profiler and applies the
+ * checkFinite switch. `op` names the call in the profile and in errors.
  */
 export function runKernel<K extends KernelName>(op: string, kernel: K, call: KernelCall<K>): Tensor {
+  checkAllocation(op, call.shape, call.dtype);
   const b = activeBackend();
   const inputs = call.inputs.map((t): KernelInput => ({ handle: t.handleOn(b, op), shape: t.shape, dtype: t.dtype }));
   const out: KernelOutput = { shape: call.shape, dtype: call.dtype };
@@ -72,5 +74,6 @@ export function asTensor(op: string, x: TensorLike, like: Tensor): Tensor {
   if (x instanceof Tensor) return x;
   if (typeof x !== 'number') throw new Error(`${op}: operand must be a Tensor or a number, got ${typeof x}`);
   const dtype = like.dtype === 'int32' && !Number.isInteger(x) ? 'float32' : like.dtype;
+  if (dtype === 'int32') checkInt32(op, [x], []);
   return full([], x, dtype);
 }

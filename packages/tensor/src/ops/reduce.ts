@@ -1,6 +1,6 @@
 import { record } from '../autograd.js';
 import type { ReduceOp } from '../backend/backend.js';
-import { fmt, normalizeAxis, sameShape, sizeOf, type Shape } from '../shape.js';
+import { fmt, normalizeAxes, normalizeAxis, sameShape, sizeOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { broadcastTo, eq } from './elementwise.js';
 import { requireFloat, requireTensor, runKernel } from './kernel.js';
@@ -9,9 +9,7 @@ import { reshape } from './shape.js';
 /** Reductions. FLOPs: one per input element. Axes may be negative; no axis means all axes. */
 
 function resolveAxes(op: string, x: Tensor, axis: number | readonly number[] | undefined): number[] {
-  const list = axis === undefined ? x.shape.map((_, i) => i) : typeof axis === 'number' ? [axis] : axis;
-  const axes = list.map((a) => normalizeAxis(op, a, x.rank, x.shape));
-  if (new Set(axes).size !== axes.length) throw new Error(`${op}: axis ${JSON.stringify(list)} repeats a dimension of ${fmt(x.shape)}`);
+  const axes = axis === undefined ? x.shape.map((_, i) => i) : normalizeAxes(op, axis, x.shape);
   return axes.sort((a, b) => b - a);
 }
 

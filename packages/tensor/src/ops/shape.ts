@@ -1,5 +1,6 @@
 import { record } from '../autograd.js';
-import { checkShape, fmt, normalizeAxis, sameShape, sizeOf } from '../shape.js';
+import { describeValue } from '../describe.js';
+import { checkShape, fmt, normalizeAxes, normalizeAxis, sameShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { requireTensor, runKernel } from './kernel.js';
 
@@ -14,15 +15,14 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 function inferReshape(x: Tensor, shape: readonly number[]): number[] {
+  checkShape('reshape', shape, true);
   const unknown = shape.filter((d) => d === -1).length;
   const known = sizeOf(shape.filter((d) => d !== -1));
   if (unknown > 1) throw new Error(`reshape: ${fmt(x.shape)} to ${fmt(shape)}: only one dimension can be -1`);
   if (unknown === 1) {
     if (known === 0 || x.size % known !== 0) throw new Error(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)}`);
-    const target = shape.map((d) => (d === -1 ? x.size / known : d));
-    return target;
+    return shape.map((d) => (d === -1 ? x.size / known : d));
   }
-  checkShape('reshape', shape);
   if (known !== x.size) throw new Error(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)} (${known} elements)`);
   return shape.slice();
 }
@@ -30,6 +30,7 @@ function inferReshape(x: Tensor, shape: readonly number[]): number[] {
 /** Permutes dims; with no `perm`, reverses them (NumPy's default). */
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   requireTensor('transpose', x);
+  if (perm !== undefined && !Array.isArray(perm)) throw new Error(`transpose: perm must be an array of integers, got ${describeValue(perm)}`);
   const p = perm ?? x.shape.map((_, i) => x.rank - 1 - i);
   const valid = p.length === x.rank && p.every((d) => Number.isInteger(d) && d >= 0 && d < x.rank) && new Set(p).size === p.length;
   if (!valid) throw new Error(`transpose: ${JSON.stringify(p)} is not a permutation of the ${x.rank} dims of ${fmt(x.shape)}`);
@@ -43,7 +44,7 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
 /** Removes size-1 dims: all of them, or the given ones (which must have size 1). */
 export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
   requireTensor('squeeze', x);
-  const axes = axis === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : (typeof axis === 'number' ? [axis] : axis).map((a) => normalizeAxis('squeeze', a, x.rank, x.shape));
+  const axes = axis === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : normalizeAxes('squeeze', axis, x.shape);
   for (const a of axes) {
     if (x.shape[a] !== 1) throw new Error(`squeeze: dimension ${a} of ${fmt(x.shape)} has size ${x.shape[a]}, not 1`);
   }
