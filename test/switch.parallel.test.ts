@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Adam, Rng, noGrad, randn, tensor, type Tensor } from '@switch-ts/tensor';
+import { Adam, Rng, noGrad, randn, tensor, zeros, type Tensor } from '@switch-ts/tensor';
 import { ExpertParallelLayer, SwitchLayer, routingModes, type ExpertParallelOptions, type SwitchLayerOptions } from '@switch-ts/switch';
 
 /** Every layer a test starts, closed at the end even when an assertion failed half-way. */
@@ -173,6 +173,15 @@ describe('ExpertParallelLayer: per-device report', () => {
     expect(report.loadImbalance).toBeCloseTo(Math.max(...perDevice) / (perDevice.reduce((a, b) => a + b, 0) / 3), 12);
     expect(report.droppedTokens).toBe(Math.round(stats.droppedFraction * 40));
     expect(report.criticalPathSeconds).toBeGreaterThan(forwardOnly.criticalPathSeconds);
+  });
+});
+
+describe('ExpertParallelLayer: bad input', () => {
+  it('rejects an input whose dtype is not the layer\'s, naming the layer and both dtypes, rather than returning the layer\'s dtype', async () => {
+    const layer = await started({ dModel: 4, dFF: 8, numExperts: 2, devices: 2 });
+    for (const dtype of ['float64', 'int32'] as const) {
+      expect(() => layer.forward(zeros([2, 3, 4], dtype))).toThrow(`ExpertParallelLayer.forward: input dtype ${dtype} does not match the layer's dtype float32; cast the input with x.cast('float32')`);
+    }
   });
 });
 
