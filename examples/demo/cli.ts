@@ -48,30 +48,66 @@ function integer(flag: string, value: string | undefined, fallback: number, min:
   return n;
 }
 
+/** Control characters other than whitespace: text has next to none, binary data many. */
+const controlCharacter = /[\0-\x08\x0e-\x1f\x7f-\x9f]/gu;
+/** More than this share of control characters, and a UTF-8 file is not text. */
+const maxControlShare = 0.1;
+
 function readText(file: string): DataSpec {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(userPath(file), 'utf8');
+    bytes = readFileSync(userPath(file));
   } catch (e) {
     throw new UsageError(`--text: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`--text: ${file} is not UTF-8 text (a binary file?)`);
+  }
   if (text.trim() === '') throw new UsageError(`--text: ${file} is empty`);
+  const share = (text.match(controlCharacter)?.length ?? 0) / [...text].length;
+  if (share > maxControlShare) {
+    throw new UsageError(`--text: ${file} does not look like text: ${Math.round(100 * share)}% of its characters are control characters`);
+  }
   return { kind: 'text', name: file, text };
+}
+
+const flags = {
+  quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, seed: { type: 'string' },
+  steps: { type: 'string' }, experiments: { type: 'string' }, text: { type: 'string' }, jobs: { type: 'string' },
+} as const;
+
+const isFlag = (arg: string): boolean => {
+  const name = /^--([^=]+)/.exec(arg)?.[1];
+  return name !== undefined ? name in flags : Object.values(flags).some((f) => 'short' in f && arg === `-${f.short}`);
+};
+
+/**
+ * Joins a flag that takes a value to a following argument that starts with a dash but is no flag
+ * (`--steps -3` → `--steps=-3`), which parseArgs would call ambiguous; the value's own check then
+ * says what is wrong with it.
+ */
+function attachDashedValues(argv: string[]): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!, next = argv[i + 1];
+    const takesValue = arg.startsWith('--') && flags[arg.slice(2) as keyof typeof flags]?.type === 'string';
+    if (takesValue && next !== undefined && next.startsWith('-') && !isFlag(next)) args.push(`${arg}=${argv[++i]}`);
+    else args.push(arg);
+  }
+  return args;
 }
 
 /** Parses argv (without node and the script); returns null for --help. */
 export function parseOptions(argv: string[]): Options | null {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv, allowPositionals: false, strict: true,
-      options: {
-        quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, seed: { type: 'string' },
-        steps: { type: 'string' }, experiments: { type: 'string' }, text: { type: 'string' }, jobs: { type: 'string' },
-      },
-    }));
+    ({ values } = parseArgs({ args: attachDashedValues(argv), allowPositionals: false, strict: true, options: flags }));
   } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]!);
+    // One line, hint included: main prints usage errors on one line.
+    throw new UsageError((e as Error).message.replace(/\n/g, ' '));
   }
   if (values.help) return null;
   const quick = values.quick ?? false;
