@@ -18,7 +18,11 @@ Options:
   --experiments a,b    any of ${experimentIds.join(', ')} (default all)
   --text FILE          train on your own UTF-8 text, character by character
   --jobs N             runs trained at once, in separate processes (default 2)
-  --help               this text`;
+  --resume             reuse the runs already finished in --out with the same settings, train the rest
+  --help               this text
+
+Each run is kept in OUT/runs/NAME/ (run.json, model.safetensors) as it finishes, and the report is
+rewritten after each run: a demo stopped at any moment loses only the runs in flight.`;
 
 /** The data every run trains on: the built-in synthetic language or the user's text. */
 export type DataSpec = { kind: 'synthetic' } | { kind: 'text'; name: string; text: string };
@@ -30,6 +34,8 @@ export interface Options {
   data: DataSpec;
   jobs: number;
   quick: boolean;
+  /** Reuse the runs that `out` holds, finished with the same configuration. */
+  resume: boolean;
 }
 
 /** A mistake in the command line: main prints its message on one line and exits with code 2. */
@@ -77,6 +83,7 @@ function readText(file: string): DataSpec {
 const flags = {
   quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, seed: { type: 'string' },
   steps: { type: 'string' }, experiments: { type: 'string' }, text: { type: 'string' }, jobs: { type: 'string' },
+  resume: { type: 'boolean' },
 } as const;
 
 const isFlag = (arg: string): boolean => {
@@ -130,5 +137,6 @@ export function parseOptions(argv: string[]): Options | null {
     data: values.text === undefined ? { kind: 'synthetic' } : readText(values.text),
     jobs: integer('jobs', values.jobs, 2, 1, 16),
     quick,
+    resume: values.resume ?? false,
   };
 }
