@@ -44,7 +44,8 @@ export async function runInProcess(jobs: Job[], data: DataSpec, settings: TrainS
   }
 }
 
-type WorkerMessage = { type: 'progress'; name: string; progress: Progress } | { type: 'done'; run: TrainedRun } | { type: 'error'; message: string };
+/** What a training process tells its parent. */
+export type WorkerMessage = { type: 'progress'; name: string; progress: Progress } | { type: 'done'; run: TrainedRun } | { type: 'error'; message: string };
 
 /**
  * Trains the runs on `jobs` child processes (one run at a time each, taken from a shared queue):
