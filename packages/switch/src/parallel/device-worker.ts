@@ -89,10 +89,10 @@ function backward(): void {
 
 const commandWord = control.command(device);
 Atomics.add(control.words, READY, 1);
+// Until the thread is terminated: by close(), which ends the supervisor and its devices with it.
 for (;;) {
   Atomics.wait(control.words, commandWord, Command.idle);
   const command = Atomics.load(control.words, commandWord);
-  if (command === Command.close) break;
   for (let m = receiveMessageOnPort(init.mailbox); m; m = receiveMessageOnPort(init.mailbox)) {
     const rows = m.message as SharedArrayBuffer;
     inbox = floatArray(dtype, rows, 0, rows.byteLength / (2 * (dtype === 'float64' ? 8 : 4)));

@@ -30,7 +30,7 @@ export const HEARTBEAT_MS = 50;
  */
 export const SUPERVISOR_SILENCE_MS = 5000;
 
-export const Command = { idle: 0, forward: 1, backward: 2, close: 3 } as const;
+export const Command = { idle: 0, forward: 1, backward: 2 } as const;
 /** Flags of a command: build the graph for a backward; apply expert dropout. */
 export const Flag = { record: 1, dropout: 2 } as const;
 
