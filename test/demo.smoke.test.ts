@@ -55,22 +55,31 @@ describe('pnpm demo --quick', () => {
 });
 
 describe('pnpm demo: command-line errors are one line and exit code 2', () => {
-  const cases: [string, string[]][] = [
-    ['an unknown flag', ['--frobnicate']],
-    ['an unknown experiment', ['--experiments', 'scaling,nope']],
-    ['a non-integer step count', ['--steps', '1.5']],
-    ['zero steps', ['--steps', '0']],
-    ['an unreadable text file', ['--text', join(tmp, 'missing.txt')]],
-    ['an empty text', ['--text', join(tmp, 'empty.txt')]],
-    ['a text too short for the model', ['--text', join(tmp, 'short.txt')]],
+  /** Bytes that are not UTF-8, as in an executable: an ELF header, then a seeded pseudo-random body. */
+  const binary = Uint8Array.from({ length: 4096 }, (_, i) => (i < 4 ? [0x7f, 0x45, 0x4c, 0x46][i]! : (i * 2654435761) >>> 24));
+  const cases: [string, string[], string | RegExp][] = [
+    ['an unknown flag', ['--frobnicate'], "demo: Unknown option '--frobnicate'"],
+    ['an unknown experiment', ['--experiments', 'scaling,nope'], "demo: --experiments: unknown 'nope'; choose from scaling, topk, balance, capacity, specialization"],
+    ['a non-integer step count', ['--steps', '1.5'], "demo: --steps must be an integer from 1 to 1000000, got '1.5'"],
+    ['zero steps', ['--steps', '0'], "demo: --steps must be an integer from 1 to 1000000, got '0'"],
+    ['a negative step count', ['--steps', '-3'], "demo: --steps must be an integer from 1 to 1000000, got '-3'"],
+    ['an option where a value belongs, with the whole hint', ['--seed', '--quick'], "demo: Option '--seed' argument is ambiguous. Did you forget to specify the option argument for '--seed'? To specify an option argument starting with a dash use '--seed=-XYZ'."],
+    ['an unreadable text file', ['--text', join(tmp, 'missing.txt')], /^demo: --text: cannot read .*missing\.txt: ENOENT/],
+    ['an empty text', ['--text', join(tmp, 'empty.txt')], /^demo: --text: .*empty\.txt is empty/],
+    ['a text too short for the model', ['--text', join(tmp, 'short.txt')], /^demo: --text: .*short\.txt: the text has 9 characters; at least 340 are needed/],
+    ['a binary file (an executable)', ['--text', join(tmp, 'program')], /^demo: --text: .*program is not UTF-8 text/],
+    ['UTF-8 that is mostly control characters', ['--text', join(tmp, 'controls.txt')], /^demo: --text: .*controls\.txt does not look like text: 50% of its characters are control characters/],
   ];
   writeFileSync(join(tmp, 'empty.txt'), '  \n');
   writeFileSync(join(tmp, 'short.txt'), 'too short');
-  it.each(cases)('%s', (_name, args) => {
+  writeFileSync(join(tmp, 'program'), binary);
+  writeFileSync(join(tmp, 'controls.txt'), 'ab\x01\0'.repeat(100));
+  it.each(cases)('%s', (_name, args, message) => {
     const r = demo(...args, '--out', join(tmp, 'never'));
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^demo: /);
+    if (typeof message === 'string') expect(r.stderr.trim()).toBe(message);
+    else expect(r.stderr.trim()).toMatch(message);
     expect(existsSync(join(tmp, 'never'))).toBe(false);
   });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Rng, profile, setDebug, tensor, type Tensor } from '@switch-ts/tensor';
+import { Rng, profile, setDebug, tensor, zeros, type Tensor } from '@switch-ts/tensor';
 import {
   DenseFFN, SwitchLayer, routingModes, type Assignment, type ExpertRunner, type RoutingMode, type SwitchLayerOptions,
 } from '@switch-ts/switch';
@@ -433,6 +433,14 @@ describe('SwitchLayer bad input', () => {
     expect(() => layer.forward(tensor(new Float32Array(30), { shape: [2, 3, 5] }))).toThrow('SwitchLayer.forward: input [2,3,5] must be [..., S, dModel] with dModel = 4; its last dimension is 5');
     expect(() => layer.forward(tensor(new Float32Array(4), { shape: [4] }))).toThrow('SwitchLayer.forward: input [4] must be [..., S, dModel]');
     expect(() => layer.forward(tensor(new Float32Array(24), { shape: [2, 3, 4] }), { mask: tensor([1, 1, 1]) })).toThrow('SwitchLayer.forward: mask [3] must have the token shape [2,3]');
+  });
+
+  it('rejects an input whose dtype is not the layer\'s, naming the layer and both dtypes', () => {
+    const layer = new SwitchLayer(base);
+    for (const dtype of ['float64', 'int32'] as const) {
+      expect(() => layer.forward(zeros([2, 3, 4], dtype))).toThrow(`SwitchLayer.forward: input dtype ${dtype} does not match the layer's dtype float32; cast the input with x.cast('float32')`);
+    }
+    expect(() => new SwitchLayer({ ...base, dtype: 'float64' }).forward(zeros([3, 4]))).toThrow("SwitchLayer.forward: input dtype float32 does not match the layer's dtype float64");
   });
 
   it('stops at NaN router logits: at the producing op under checkFinite, and in route otherwise', () => {

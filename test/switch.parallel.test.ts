@@ -1,6 +1,7 @@
+import { execFile } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Adam, Rng, noGrad, randn, tensor, type Tensor } from '@switch-ts/tensor';
+import { Adam, Rng, noGrad, randn, setBackend, tensor, zeros, type Tensor } from '@switch-ts/tensor';
 import { ExpertParallelLayer, SwitchLayer, routingModes, type ExpertParallelOptions, type SwitchLayerOptions } from '@switch-ts/switch';
 import { normwiseL2Error } from './tolerance.js';
 
@@ -165,6 +166,74 @@ describe('ExpertParallelLayer: per-device report', () => {
     expect(report.droppedTokens).toBe(Math.round(stats.droppedFraction * 40));
     expect(report.criticalPathSeconds).toBeGreaterThan(forwardOnly.criticalPathSeconds);
   });
+});
+
+describe('ExpertParallelLayer: bad input', () => {
+  it('rejects an input whose dtype is not the layer\'s, naming the layer and both dtypes, rather than returning the layer\'s dtype', async () => {
+    const layer = await started({ dModel: 4, dFF: 8, numExperts: 2, devices: 2 });
+    for (const dtype of ['float64', 'int32'] as const) {
+      expect(() => layer.forward(zeros([2, 3, 4], dtype))).toThrow(`ExpertParallelLayer.forward: input dtype ${dtype} does not match the layer's dtype float32; cast the input with x.cast('float32')`);
+    }
+  });
+});
+
+describe('ExpertParallelLayer: backends', () => {
+  it('with the gpu backend active refuses forward and backward, saying it needs the cpu backend, changes nothing, and works again after setBackend(\'cpu\')', async () => {
+    const opts = { dModel: 4, dFF: 8, numExperts: 4, jitter: 0.1, dtype: 'float64' as const, seed: 5 };
+    const layer = await started({ ...opts, devices: 2 });
+    const twin = new SwitchLayer(opts);
+    const x = randn([2, 6, 4], new Rng(6), { dtype: 'float64' });
+    expect(runStep(layer, x, undefined, 7)).toEqual(runStep(twin, x, undefined, 7));
+    const { output } = layer.forward(x);
+    twin.forward(x);
+    const stats = layer.deviceStats();
+    setBackend('gpu', { mode: 'cpu' });
+    try {
+      expect(() => layer.forward(x)).toThrow("ExpertParallelLayer.forward: needs the cpu backend (its experts live in memory shared with the device threads), the active backend is 'gpu'; call setBackend('cpu') first");
+      expect(() => output.sum().backward()).toThrow("ExpertParallelLayer.backward: needs the cpu backend");
+      // Reading the weights reads them where they are; it does not move them off the shared memory.
+      expect(layer.experts.wi.toArray()).toEqual(twin.experts.wi.toArray());
+      expect(layer.experts.wo.dataSync()).toEqual(twin.experts.wo.dataSync());
+      expect(layer.deviceStats()).toEqual(stats);
+    } finally {
+      setBackend('cpu');
+    }
+    layer.zeroGrad();
+    twin.zeroGrad();
+    // Bit-identical to the twin afterwards, jitter included: the refused calls drew no random numbers and ran no step.
+    expect(runStep(layer, x, undefined, 8)).toEqual(runStep(twin, x, undefined, 8));
+  });
+});
+
+/** Runs a scenario of test/fixtures/parallel-liveness.ts in its own process: what it printed, or why it did not finish in time. */
+function liveness(scenario: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', '--conditions=development', 'test/fixtures/parallel-liveness.ts', scenario], { timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`${scenario}: ${error.killed ? 'still running after 60 s (a wait without a bound, or the process kept alive)' : error.message} ${stderr}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>);
+    });
+  });
+}
+
+describe('ExpertParallelLayer: every wait ends', () => {
+  it('terminateDevice racing close() settles in either order, and the process exits', async () => {
+    const [first, second] = await Promise.all([liveness('terminate, then close'), liveness('close, then terminate')]);
+    expect(first).toEqual({ terminate: 'resolved', close: 'resolved' });
+    expect(second).toEqual({ terminate: 'resolved', close: 'resolved' });
+  }, 90_000);
+
+  it('ready() after close() rejects', async () => {
+    expect(await liveness('ready after close')).toEqual({ ready: 'rejected: ExpertParallelLayer.ready: the layer was closed' });
+  }, 90_000);
+
+  it('a supervisor thread that dies, between steps or during one, fails the next step instead of blocking it forever', async () => {
+    const message = /^ExpertParallelLayer\.forward: the supervisor thread died \(.*\); its devices ended with it$/;
+    const [between, during] = await Promise.all([liveness('supervisor dies between steps'), liveness('supervisor dies during a step')]);
+    for (const r of [between, during]) {
+      expect(r.error).toMatch(message);
+      expect(r.close).toBe('resolved');
+    }
+  }, 90_000);
 });
 
 describe('ExpertParallelLayer: threads', () => {

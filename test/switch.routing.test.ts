@@ -51,6 +51,28 @@ describe('expertCapacity (eq. 3)', () => {
       }));
   });
 
+  it('agrees with exact rational arithmetic on the decimal the user wrote, for cf = 0.1, 0.15, …, 4, k ≤ E ≤ 64, S ≤ 4096', () => {
+    // cf = n/20 typed as a decimal: the string is built from integers, so the reference's fraction
+    // is what the user wrote, not the double nearest it.
+    const typed = (n: number): string => `${Math.floor(n / 20)}.${String((n % 20) * 5).padStart(2, '0')}`;
+    fc.assert(fc.property(
+      fc.integer({ min: 2, max: 80 }), fc.integer({ min: 0, max: 4096 }), fc.integer({ min: 1, max: 64 }), fc.nat(), fc.integer({ min: 0, max: 5 }),
+      (n, S, E, kPick, minCapacity) => {
+        const topK = 1 + (kPick % E);
+        const capacity = expertCapacity({ groupSize: S, numExperts: E, topK, capacityFactor: Number(typed(n)), minCapacity });
+        expect(capacity).toBe(refCapacity(S, E, topK, { num: BigInt(n), den: 20n }, minCapacity));
+      }), { numRuns: 20_000 });
+    // ⌈1.1·100/2⌉ = 55, where the double nearest 1.1 times 100 is 110.00000000000001.
+    expect(expertCapacity({ groupSize: 100, numExperts: 2, capacityFactor: 1.1 })).toBe(55);
+  });
+
+  it('reads a factor in exponent notation or with 17 significant digits as the decimal it prints as', () => {
+    expect(expertCapacity({ groupSize: 4096, numExperts: 1, capacityFactor: 1e-7 })).toBe(1);
+    expect(expertCapacity({ groupSize: 3, numExperts: 1, capacityFactor: 0.30000000000000004, minCapacity: 0 })).toBe(1);
+    expect(expertCapacity({ groupSize: 10, numExperts: 3, capacityFactor: 0.30000000000000004, minCapacity: 0 })).toBe(2);
+    expect(expertCapacity({ groupSize: 4096, numExperts: 64, capacityFactor: 1e300 })).toBe(4096);
+  });
+
   it('is S for capacityFactor = Infinity (dropless) and 1 for the paper\'s small example', () => {
     expect(expertCapacity({ groupSize: 37, numExperts: 4, capacityFactor: Infinity })).toBe(37);
     // Switch Fig. 3: 6 tokens, 3 experts, capacity factor 1.0 → 2 slots per expert.

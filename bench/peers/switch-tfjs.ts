@@ -7,6 +7,7 @@ import { maxGradConfig } from '@tensorflow/tfjs-core/dist/gradients/Max_grad.js'
 import { meanGradConfig } from '@tensorflow/tfjs-core/dist/gradients/Mean_grad.js';
 import { softmaxGradConfig } from '@tensorflow/tfjs-core/dist/gradients/Softmax_grad.js';
 import { squareGradConfig } from '@tensorflow/tfjs-core/dist/gradients/Square_grad.js';
+import { expertCapacity } from '@switch-ts/switch';
 import { tf } from './tfjs.js';
 
 // The gradients this layer needs beyond those peers/tfjs.ts registers (logSumExp is composed of
@@ -50,7 +51,8 @@ export interface SwitchPeer {
 export function switchPeer(cfg: SwitchPeerConfig, w: SwitchPeerWeights, x: Float32Array, target: Float32Array, lr: number, name: string): SwitchPeer {
   const { groups: G, groupSize: S, dModel: d, dFF: f, numExperts: E } = cfg;
   const T = G * S;
-  const C = Math.min(S, Math.max(1, Math.ceil((cfg.capacityFactor * S) / E)));
+  // Eq. 3 as the layer computes it (exact for the decimal written), so that both drop the same tokens.
+  const C = expertCapacity({ groupSize: S, numExperts: E, capacityFactor: cfg.capacityFactor });
   const vars = {
     router: tf.variable(tf.tensor2d(w.router, [d, E]), true, `${name}/router`),
     wi: tf.variable(tf.tensor3d(w.wi, [E, d, f]), true, `${name}/wi`),

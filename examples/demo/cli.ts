@@ -18,7 +18,11 @@ Options:
   --experiments a,b    any of ${experimentIds.join(', ')} (default all)
   --text FILE          train on your own UTF-8 text, character by character
   --jobs N             runs trained at once, in separate processes (default 2)
-  --help               this text`;
+  --resume             reuse the runs already finished in --out with the same settings, train the rest
+  --help               this text
+
+Each run is kept in OUT/runs/NAME/ (run.json, model.safetensors) as it finishes, and the report is
+rewritten after each run: a demo stopped at any moment loses only the runs in flight.`;
 
 /** The data every run trains on: the built-in synthetic language or the user's text. */
 export type DataSpec = { kind: 'synthetic' } | { kind: 'text'; name: string; text: string };
@@ -30,6 +34,8 @@ export interface Options {
   data: DataSpec;
   jobs: number;
   quick: boolean;
+  /** Reuse the runs that `out` holds, finished with the same configuration. */
+  resume: boolean;
 }
 
 /** A mistake in the command line: main prints its message on one line and exits with code 2. */
@@ -48,30 +54,67 @@ function integer(flag: string, value: string | undefined, fallback: number, min:
   return n;
 }
 
+/** Control characters other than whitespace: text has next to none, binary data many. */
+const controlCharacter = /[\0-\x08\x0e-\x1f\x7f-\x9f]/gu;
+/** More than this share of control characters, and a UTF-8 file is not text. */
+const maxControlShare = 0.1;
+
 function readText(file: string): DataSpec {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(userPath(file), 'utf8');
+    bytes = readFileSync(userPath(file));
   } catch (e) {
     throw new UsageError(`--text: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`--text: ${file} is not UTF-8 text (a binary file?)`);
+  }
   if (text.trim() === '') throw new UsageError(`--text: ${file} is empty`);
+  const share = (text.match(controlCharacter)?.length ?? 0) / [...text].length;
+  if (share > maxControlShare) {
+    throw new UsageError(`--text: ${file} does not look like text: ${Math.round(100 * share)}% of its characters are control characters`);
+  }
   return { kind: 'text', name: file, text };
+}
+
+const flags = {
+  quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, seed: { type: 'string' },
+  steps: { type: 'string' }, experiments: { type: 'string' }, text: { type: 'string' }, jobs: { type: 'string' },
+  resume: { type: 'boolean' },
+} as const;
+
+const isFlag = (arg: string): boolean => {
+  const name = /^--([^=]+)/.exec(arg)?.[1];
+  return name !== undefined ? name in flags : Object.values(flags).some((f) => 'short' in f && arg === `-${f.short}`);
+};
+
+/**
+ * Joins a flag that takes a value to a following argument that starts with a dash but is no flag
+ * (`--steps -3` → `--steps=-3`), which parseArgs would call ambiguous; the value's own check then
+ * says what is wrong with it.
+ */
+function attachDashedValues(argv: string[]): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!, next = argv[i + 1];
+    const takesValue = arg.startsWith('--') && flags[arg.slice(2) as keyof typeof flags]?.type === 'string';
+    if (takesValue && next !== undefined && next.startsWith('-') && !isFlag(next)) args.push(`${arg}=${argv[++i]}`);
+    else args.push(arg);
+  }
+  return args;
 }
 
 /** Parses argv (without node and the script); returns null for --help. */
 export function parseOptions(argv: string[]): Options | null {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv, allowPositionals: false, strict: true,
-      options: {
-        quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, seed: { type: 'string' },
-        steps: { type: 'string' }, experiments: { type: 'string' }, text: { type: 'string' }, jobs: { type: 'string' },
-      },
-    }));
+    ({ values } = parseArgs({ args: attachDashedValues(argv), allowPositionals: false, strict: true, options: flags }));
   } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]!);
+    // One line, hint included: main prints usage errors on one line.
+    throw new UsageError((e as Error).message.replace(/\n/g, ' '));
   }
   if (values.help) return null;
   const quick = values.quick ?? false;
@@ -94,5 +137,6 @@ export function parseOptions(argv: string[]): Options | null {
     data: values.text === undefined ? { kind: 'synthetic' } : readText(values.text),
     jobs: integer('jobs', values.jobs, 2, 1, 16),
     quick,
+    resume: values.resume ?? false,
   };
 }

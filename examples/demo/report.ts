@@ -1,9 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { barChart, heatmap, lineChart, type Line } from '../shared/charts.js';
 import { escape, pageHead, table } from '../shared/html.js';
 import type { Machine } from '../shared/machine.js';
 import { experimentIds, experiments, type ExperimentId } from './experiments.js';
+import { writeFileAtomic } from './store.js';
 import type { HistoryRow, TrainSettings, TrainedRun } from './train.js';
 
 /** One entry of results.json's `runs`, the fields docs/guide.md explains: readers of the file and the claims test rely on them. */
@@ -26,8 +26,8 @@ export interface RunResult {
 export interface Results {
   version: 1;
   machine: Machine;
-  /** What every run shared: model size, batch, steps, learning rate, seed, data. */
-  settings: TrainSettings & { data: string; interrupted: boolean };
+  /** What every run shared: model size, batch, steps, learning rate, seed, data; and the runs not finished yet. */
+  settings: TrainSettings & { data: string; pending: string[] };
   runs: RunResult[];
   /** Profiled forward FLOPs per token of the layers in switch positions alone (the dense twin's FFNs there), per run name. */
   switchFlopsPerToken: Record<string, number>;
@@ -57,15 +57,14 @@ function csvOf(history: HistoryRow[]): string {
   return [header, ...rows].map((r) => r.join(',')).join('\n') + '\n';
 }
 
-/** Writes DIR/results.json, DIR/runs/NAME.csv and DIR/index.html. */
+/** Writes DIR/results.json, DIR/runs/NAME.csv and DIR/index.html, each file whole or not at all. */
 export function writeReport(dir: string, results: Results, trained: Map<string, TrainedRun>): void {
-  mkdirSync(join(dir, 'runs'), { recursive: true });
-  writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  for (const [name, run] of trained) writeFileSync(join(dir, 'runs', `${name}.csv`), csvOf(run.history));
+  writeFileAtomic(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  for (const [name, run] of trained) writeFileAtomic(join(dir, 'runs', `${name}.csv`), csvOf(run.history));
   const html = page(results, trained);
-  writeFileSync(join(dir, 'index.html'), html);
+  writeFileAtomic(join(dir, 'index.html'), html);
   // Each section's first chart also as a file, for pages that cannot inline SVG (the README).
-  for (const [, id, svg] of html.matchAll(/<section id="(\w+)">.*?(<svg[\s\S]*?<\/svg>)/g)) writeFileSync(join(dir, `${id}.svg`), svg!);
+  for (const [, id, svg] of html.matchAll(/<section id="(\w+)">.*?(<svg[\s\S]*?<\/svg>)/g)) writeFileAtomic(join(dir, `${id}.svg`), svg!);
 }
 
 // ---------- the page ----------
@@ -185,7 +184,7 @@ function page(results: Results, trained: Map<string, TrainedRun>): string {
 <p>Data: ${escape(s.data)}. Model: d<sub>model</sub> ${model.dModel}, ${model.numHeads} heads, ${model.numLayers} layers (switch FFN in layers 1, 3, …), d<sub>ff</sub> ${model.dFF}, ${model.seqLen} tokens per sequence;
 batch ${s.batchSize}, ${s.steps} steps, Adam lr ${s.lr} (warmup, then linear decay), seed ${s.seed}. Machine: ${escape(m.cpu)} × ${m.cores}, Node ${escape(m.node)}, backend ${escape(m.backend)}.
 Every number on this page comes from <a href="results.json">results.json</a>; per-step curves from <code>runs/*.csv</code>. How to read it: <code>docs/guide.md</code> (section "Reading the report").</p>
-${s.interrupted ? '<p class="warn">Interrupted: only the runs that finished are shown.</p>' : ''}
+${s.pending.length > 0 ? `<p class="warn">Incomplete: ${s.pending.length} run${s.pending.length > 1 ? 's have' : ' has'} not finished (${escape(s.pending.join(', '))}): the demo is still running, or was stopped. Rerun the same command with <code>--resume</code> to finish them; finished runs are kept.</p>` : ''}
 ${body}
 </body></html>
 `;

@@ -87,19 +87,24 @@ function addSpecialization(matrix: number[][], traces: SwitchTrace[], groups: In
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
 
+/** The model a run trains, freshly initialized: the same for a run and for loading its checkpoint. */
+export function modelFor(spec: RunSpec, corpus: Corpus, settings: TrainSettings): LanguageModel {
+  return new LanguageModel({ ...settings.model, vocabSize: corpus.vocabSize, ffn: spec.ffn, seed: settings.seed });
+}
+
 /**
  * Trains one model on `corpus` with Adam (linear warmup, then linear decay: the final weights are
  * not a snapshot of a still-oscillating high-lr walk, so runs compare reliably), gradient clipping at 1,
  * and loss = cross-entropy + Σ_layers aux loss. Every run of a demo sees the same batches in the
  * same order and starts from the same seed. `tick` is awaited between steps, so that the caller
- * can report progress and an interrupt can land.
+ * can report progress and hear its events. Returns the results and the trained model.
  */
 export async function train(
   spec: RunSpec, corpus: Corpus, settings: TrainSettings, tick: (p: Progress) => Promise<void> | void,
-): Promise<TrainedRun> {
+): Promise<{ run: TrainedRun; model: LanguageModel }> {
   const { model: size, batchSize, steps, lr, seed } = settings;
   const E = numExperts(spec.ffn);
-  const model = new LanguageModel({ ...size, vocabSize: corpus.vocabSize, ffn: spec.ffn, seed });
+  const model = modelFor(spec, corpus, settings);
   const optimizer = new Adam(model.parameters(), { lr });
   const dataRng = new Rng(seed + 1);
   const tokensPerStep = batchSize * size.seqLen;
@@ -142,13 +147,14 @@ export async function train(
 
   const evaluation = evaluate(model, corpus, settings);
   const last = history.slice(-tail);
-  return {
+  const run: TrainedRun = {
     spec, params: model.parameterCount(), ...evaluation,
     tokensPerSecond: (steps * tokensPerStep) / trainingSeconds,
     droppedFraction: mean(last.map((r) => r.droppedFraction)),
     tokensPerExpert: last.reduce((sum, r) => sum.map((n, e) => n + r.choices[e]!), new Array<number>(E).fill(0)),
     wallSeconds: trainingSeconds, history, specialization, groupNames: corpus.groupNames,
   };
+  return { run, model };
 }
 
 /**

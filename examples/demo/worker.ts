@@ -1,30 +1,36 @@
-/** A training process of runner.ts: receives the data and settings, then one run at a time. */
+/** A training process of runner.ts: receives the data and settings, then one run at a time, and keeps each run it finishes. */
 import type { DataSpec } from './cli.js';
 import type { Corpus } from './data.js';
-import { corpusOf } from './runner.js';
-import { train, type RunSpec } from './train.js';
+import { corpusOf, nextTurn, trainAndKeep, type Job, type WorkerMessage } from './runner.js';
+import type { TrainSettings } from './train.js';
 
 let corpus: Corpus | null = null;
-let settings: Parameters<typeof train>[2];
+let settings: TrainSettings;
 let lastReport = 0;
 
-process.on('SIGINT', () => process.exit(130));
-process.on('message', (m: { init?: { data: DataSpec; settings: typeof settings }; spec?: RunSpec }) => {
+// The parent is gone (it finished, or was killed): nobody wants the run in flight.
+process.on('disconnect', () => process.exit());
+/** Tells the parent, unless it is gone: a send that fails means it died before 'disconnect' was heard. */
+const tell = (message: WorkerMessage): void => {
+  if (process.connected) process.send!(message, (e: Error | null) => e && process.exit());
+};
+process.on('message', (m: { init?: { data: DataSpec; settings: TrainSettings }; job?: Job }) => {
   if (m.init) {
     settings = m.init.settings;
     corpus = corpusOf(m.init.data, settings);
     return;
   }
-  const spec = m.spec!;
-  train(spec, corpus!, settings, (progress) => {
+  const job = m.job!;
+  trainAndKeep(job, corpus!, settings, async (progress) => {
     // Progress at most 10 times a second: the parent redraws on each message.
     const now = performance.now();
     if (now - lastReport > 100 || progress.step === progress.steps) {
       lastReport = now;
-      process.send!({ type: 'progress', name: spec.name, progress });
+      tell({ type: 'progress', name: job.spec.name, progress });
     }
+    await nextTurn();
   }).then(
-    (run) => process.send!({ type: 'done', run }),
-    (e: Error) => process.send!({ type: 'error', message: `${spec.name}: ${e.message}` }),
+    (run) => tell({ type: 'done', run }),
+    (e: Error) => tell({ type: 'error', message: `${job.spec.name}: ${e.message}` }),
   );
 });

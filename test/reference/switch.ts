@@ -77,9 +77,38 @@ export function refTopK(p: Vec, k: number): number[] {
   return idx.slice(0, k);
 }
 
-/** Eq. 3 with the t5x floor: max(minCapacity, ⌈cf·k·S/E⌉), and no expert takes more than S. */
-export function refCapacity(S: number, E: number, k: number, capacityFactor: number, minCapacity: number): number {
-  return Math.min(S, Math.max(minCapacity, Math.ceil((capacityFactor * k * S) / E)));
+/** An exact fraction num / den (den > 0). */
+export interface Fraction {
+  num: bigint;
+  den: bigint;
+}
+
+/**
+ * The decimal a user wrote for the double x, as an exact fraction: the fewest significant digits
+ * p whose x.toPrecision(p) reads back as x (1.1, not the double's 1.100000000000000088817…).
+ */
+export function refDecimal(x: number): Fraction {
+  let p = 1;
+  while (Number(x.toPrecision(p)) !== x) p++;
+  const [mantissa, exponent = '0'] = x.toPrecision(p).split('e');
+  const [whole, fraction = ''] = mantissa!.split('.');
+  const scale = Number(exponent) - fraction.length;
+  const digits = BigInt(whole! + fraction);
+  return scale >= 0 ? { num: digits * 10n ** BigInt(scale), den: 1n } : { num: digits, den: 10n ** BigInt(-scale) };
+}
+
+/**
+ * Eq. 3 with the t5x floor: max(minCapacity, ⌈cf·k·S/E⌉), and no expert takes more than S, in
+ * exact rational arithmetic: cf is the decimal the user wrote (a number is read by refDecimal) or
+ * an exact fraction; Infinity is dropless.
+ */
+export function refCapacity(S: number, E: number, k: number, capacityFactor: number | Fraction, minCapacity: number): number {
+  if (capacityFactor === Infinity) return S;
+  const { num, den } = typeof capacityFactor === 'number' ? refDecimal(capacityFactor) : capacityFactor;
+  const product = num * BigInt(k * S), divisor = den * BigInt(E);
+  const ceil = product / divisor + (product % divisor === 0n ? 0n : 1n);
+  const formula = ceil > BigInt(minCapacity) ? ceil : BigInt(minCapacity);
+  return formula < BigInt(S) ? Number(formula) : S;
 }
 
 /**

@@ -13,5 +13,6 @@ export { loadBalancingLoss, routerZLoss } from './losses.js';
 export { SwitchLayer, type SwitchLayerOptions, type SwitchOutput, type SwitchStats } from './switch-layer.js';
 export { DenseFFN, type DenseFFNOptions } from './dense-ffn.js';
 export type { FloatDType } from './checks.js';
+export { switchTransformersLayout } from './checkpoint.js';
 export { ExpertParallelLayer, type ExpertParallelOptions } from './parallel/expert-parallel-layer.js';
 export type { DeviceStats, ParallelStats } from './parallel/device-runner.js';

@@ -106,11 +106,15 @@ export class SwitchLayer extends Module {
   forward(x: Tensor, opts: { mask?: Tensor } = {}): SwitchOutput {
     const c = this.config;
     const { mask } = opts;
-    requireTensor('SwitchLayer.forward', 'x', x);
+    const op = `${this.constructor.name}.forward`;
+    requireTensor(op, 'x', x);
     if (x.rank < 2 || x.shape[x.rank - 1] !== c.dModel) {
-      throw new Error(`SwitchLayer.forward: input ${fmt(x.shape)} must be [..., S, dModel] with dModel = ${c.dModel}; its last dimension is ${x.shape[x.rank - 1]}`);
+      throw new Error(`${op}: input ${fmt(x.shape)} must be [..., S, dModel] with dModel = ${c.dModel}; its last dimension is ${x.shape[x.rank - 1]}`);
     }
-    if (mask !== undefined) requireMask('SwitchLayer.forward', mask, x.shape.slice(0, -1));
+    if (x.dtype !== c.dtype) {
+      throw new Error(`${op}: input dtype ${x.dtype} does not match the layer's dtype ${c.dtype}; cast the input with x.cast('${c.dtype}')`);
+    }
+    if (mask !== undefined) requireMask(op, mask, x.shape.slice(0, -1));
     const groupSize = x.shape[x.rank - 2]!;
 
     // Eq. 1; jitter and expert dropout act in training only.

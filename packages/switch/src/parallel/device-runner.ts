@@ -1,10 +1,10 @@
-import { isGradEnabled, record, type Tensor } from '@switch-ts/tensor';
+import { fromArray, isGradEnabled, record, type Tensor } from '@switch-ts/tensor';
 import type { Assignment } from '../capacity.js';
 import type { ExpertRunner, Experts } from '../experts.js';
 import type { FeedForwardOptions } from '../feed-forward.js';
 import { routesByDevice } from './all-to-all.js';
 import { DeviceGroup, type DeviceGroupOptions, type Exchange } from './devices.js';
-import { Command, Flag, sharedFloats, wrap } from './shared-memory.js';
+import { Command, Flag, requireCpuBackend, sharedFloats } from './shared-memory.js';
 
 export interface DeviceStats {
   /** Rows the device received in the forward all-to-all: the kept (token, expert) routes of its experts. */
@@ -41,7 +41,12 @@ type Floats = Float32Array | Float64Array;
  */
 export class DeviceRunner implements ExpertRunner {
   readonly group: DeviceGroup;
-  /** The parameters `place` hands to the layer: tensors over `shared.wi` and `shared.wo`, without a copy. */
+  /**
+   * The parameters `place` hands to the layer: tensors over `shared.wi` and `shared.wo` without a
+   * copy (on the cpu backend a tensor's storage is its typed array), so that a weight is one and
+   * the same on the host and on its device: an optimizer's in-place update on the host is what the
+   * device computes with next.
+   */
   private readonly weights: { wi: Tensor; wo: Tensor };
   private readonly shared: { wi: Floats; wo: Floats; gradWi: Floats; gradWo: Floats };
   private last: { assignment: Assignment; routesRows: number[]; exchanges: Exchange[] } | null = null;
@@ -52,8 +57,8 @@ export class DeviceRunner implements ExpertRunner {
     const { numExperts: E, dModel, dFF, dtype } = opts;
     const floats = (): Floats => sharedFloats(dtype, E * dModel * dFF);
     this.shared = { wi: floats(), wo: floats(), gradWi: floats(), gradWo: floats() };
-    // Before any thread starts: wrapping refuses a backend other than cpu.
-    this.weights = { wi: wrap(this.shared.wi, [E, dModel, dFF]), wo: wrap(this.shared.wo, [E, dFF, dModel]) };
+    requireCpuBackend('ExpertParallelLayer');
+    this.weights = { wi: fromArray(this.shared.wi, [E, dModel, dFF]), wo: fromArray(this.shared.wo, [E, dFF, dModel]) };
     const buffer = (a: Floats): SharedArrayBuffer => a.buffer as SharedArrayBuffer;
     const { wi, wo, gradWi, gradWo } = this.shared;
     this.group = new DeviceGroup({ ...opts, weights: { wi: buffer(wi), wo: buffer(wo), gradWi: buffer(gradWi), gradWo: buffer(gradWo) } });
@@ -66,12 +71,21 @@ export class DeviceRunner implements ExpertRunner {
     return this.weights[name];
   }
 
-  /** The experts step on the devices: a custom op of the autodiff graph, buffers → expert outputs. */
+  /**
+   * Throws, naming `op`, unless a step can run: the cpu backend, the weights still in the memory
+   * the devices share, the devices started and alive. Only reads: a refused step changes nothing.
+   */
+  requireUsable(op: string, experts: Experts): void {
+    requireCpuBackend(op);
+    if (experts.wi.dataSync() !== this.shared.wi || experts.wo.dataSync() !== this.shared.wo) {
+      throw new Error(`${op}: experts.wi and experts.wo no longer live in the memory the devices share: an op ran on them under another backend, which moved them there`);
+    }
+    this.group.requireReady(op);
+  }
+
+  /** The experts step on the devices (the layer checked `requireUsable`): a custom op of the autodiff graph, buffers → expert outputs. */
   run(experts: Experts, buffers: Tensor, opts: FeedForwardOptions, assignment: Assignment): Tensor {
     const { wi, wo } = experts;
-    if (wi.dataSync() !== this.shared.wi || wo.dataSync() !== this.shared.wo) {
-      throw new Error('ExpertParallelLayer.forward: experts.wi and experts.wo no longer live in the memory the devices share (were they moved to another backend?)');
-    }
     const routes = routesByDevice(assignment, this.group.count);
     const recording = isGradEnabled() && [buffers, wi, wo].some((t) => t.requiresGrad);
     const flags = (recording ? Flag.record : 0) | ((opts.dropout ?? 0) > 0 ? Flag.dropout : 0);
@@ -79,15 +93,16 @@ export class DeviceRunner implements ExpertRunner {
     const step = { assignment, routesRows: routes.map((r) => r.slots.length), exchanges: [forward] };
     this.last = step;
     const id = ++this.forwards;
-    return record('expertsOnDevices', wrap(forward.values, buffers.shape), [buffers, wi, wo], (grad) => {
+    return record('expertsOnDevices', fromArray(forward.values, buffers.shape), [buffers, wi, wo], (grad) => {
       // Each device keeps one forward's activations; differentiating an older one would silently
       // mix two steps.
       if (id !== this.forwards) {
         throw new Error(`ExpertParallelLayer.backward: this output comes from forward ${id}, but the devices hold the activations of forward ${this.forwards}; run backward before the next forward`);
       }
+      this.requireUsable('ExpertParallelLayer.backward', experts);
       const backward = this.group.exchange('ExpertParallelLayer.backward', Command.backward, routes, floats(grad), 0);
       step.exchanges.push(backward);
-      return [wrap(backward.values, buffers.shape), wrap(this.shared.gradWi, wi.shape), wrap(this.shared.gradWo, wo.shape)];
+      return [fromArray(backward.values, buffers.shape), fromArray(this.shared.gradWi, wi.shape), fromArray(this.shared.gradWo, wo.shape)];
     });
   }
 

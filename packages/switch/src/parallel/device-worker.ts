@@ -6,10 +6,10 @@
  * match it exactly.
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { Rng, noGrad, tensor, type Tensor } from '@switch-ts/tensor';
+import { Rng, fromArray, noGrad, tensor, type Tensor } from '@switch-ts/tensor';
 import type { FloatDType } from '../checks.js';
 import { feedForward, type Activation } from '../feed-forward.js';
-import { Command, ControlBlock, Flag, PENDING, READY, floatArray, wrap } from './shared-memory.js';
+import { Command, ControlBlock, Flag, PENDING, READY, floatArray } from './shared-memory.js';
 
 export interface DeviceInit {
   device: number;
@@ -39,8 +39,8 @@ const rng = new Rng(init.seed + 1 + device);
 
 const slice = (buffer: SharedArrayBuffer, l: number, size: number) => floatArray(dtype, buffer, (device * L + l) * size, size);
 const experts = Array.from({ length: L }, (_, l) => {
-  const wi = wrap(slice(init.weights.wi, l, dModel * dFF), [dModel, dFF]);
-  const wo = wrap(slice(init.weights.wo, l, dFF * dModel), [dFF, dModel]);
+  const wi = fromArray(slice(init.weights.wi, l, dModel * dFF), [dModel, dFF]);
+  const wo = fromArray(slice(init.weights.wo, l, dFF * dModel), [dFF, dModel]);
   wi.requiresGrad = wo.requiresGrad = true;
   return { wi, wo, gradWi: slice(init.weights.gradWi, l, dModel * dFF), gradWo: slice(init.weights.gradWo, l, dFF * dModel) };
 });
@@ -89,10 +89,10 @@ function backward(): void {
 
 const commandWord = control.command(device);
 Atomics.add(control.words, READY, 1);
+// Until the thread is terminated: by close(), which ends the supervisor and its devices with it.
 for (;;) {
   Atomics.wait(control.words, commandWord, Command.idle);
   const command = Atomics.load(control.words, commandWord);
-  if (command === Command.close) break;
   for (let m = receiveMessageOnPort(init.mailbox); m; m = receiveMessageOnPort(init.mailbox)) {
     const rows = m.message as SharedArrayBuffer;
     inbox = floatArray(dtype, rows, 0, rows.byteLength / (2 * (dtype === 'float64' ? 8 : 4)));

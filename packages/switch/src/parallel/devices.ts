@@ -2,7 +2,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } f
 import type { FloatDType } from '../checks.js';
 import { gatherRows, scatterRows, type DeviceRoutes } from './all-to-all.js';
 import type { DeviceInit } from './device-worker.js';
-import { Command, ControlBlock, FAILED, PENDING, READY, floatArray } from './shared-memory.js';
+import { Command, ControlBlock, FAILED, HEARTBEAT, PENDING, READY, SUPERVISOR_DIED, SUPERVISOR_SILENCE_MS, floatArray } from './shared-memory.js';
 import type { DeviceFailure, SupervisorInit, SupervisorRequest } from './supervisor.js';
 import { startWorker } from './threads.js';
 
@@ -21,10 +21,14 @@ export interface Exchange {
   bytes: number[];
 }
 
+/** The slice of a blocked host's wait: after each one without news it checks the supervisor's heartbeat. */
+const WAIT_SLICE_MS = 100;
+
 /**
  * The host's side of D devices: starts their threads once (under a supervisor thread that reports
  * deaths), owns the row buffers each device reads and writes, and runs one exchange at a time,
- * blocking until every device is done or one has died.
+ * blocking until every device is done, one has died, or the supervisor has died. Every wait,
+ * blocking or not, ends: in a result, or in an Error that says which thread died.
  */
 export class DeviceGroup {
   readonly count: number;
@@ -34,12 +38,10 @@ export class DeviceGroup {
   private readonly dtype: FloatDType;
   private readonly dModel: number;
   private readonly supervisor: Worker;
-  private readonly supervisorExited: Promise<void>;
   private readonly host: MessagePort;
   private readonly mailboxes: MessagePort[] = [];
   private readonly boxes: { inbox: Float32Array | Float64Array; outbox: Float32Array | Float64Array }[] = [];
-  private startupError: Error | null = null;
-  /** Why a device died, as the supervisor reported it. */
+  /** Why the first thread died: a device, as the supervisor reported it, or the supervisor itself. */
   private failure: string | null = null;
   private closed = false;
 
@@ -65,32 +67,37 @@ export class DeviceGroup {
     this.host = port1;
     const init: SupervisorInit = { devices: inits, host: port2 };
     this.supervisor = startWorker('supervisor', { workerData: init, transferList: [port2, ...inits.map((d) => d.mailbox)] });
-    this.supervisor.on('error', (e) => { this.startupError = e; });
-    this.supervisorExited = new Promise((resolve) => this.supervisor.once('exit', () => resolve()));
+    let error: string | undefined;
+    this.supervisor.on('error', (e) => { error = e.message; });
+    this.supervisor.on('exit', (code) => {
+      if (!this.closed && this.control.failSupervisor()) this.failure = error ?? `it exited with code ${code}`;
+    });
     // A forgotten close() must not keep the process alive.
     this.supervisor.unref();
   }
 
-  /** Resolves once every device thread has started; rejects if one could not. */
+  /** Resolves once every device thread has started; rejects if one could not, or the layer was closed. */
   async ready(): Promise<void> {
-    const w = this.control.words;
-    while (Atomics.load(w, READY) < this.count) {
-      if (this.startupError) throw new Error(`ExpertParallelLayer: the device threads could not start: ${this.startupError.message}`);
-      this.throwIfFailed('ExpertParallelLayer.ready');
-      if (this.closed) throw new Error('ExpertParallelLayer.ready: the layer was closed');
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    for (;;) {
+      this.requireOpen('ExpertParallelLayer.ready');
+      if (Atomics.load(this.control.words, READY) === this.count) return;
+      await pause();
     }
+  }
+
+  /** Throws, naming `op`, unless the devices can take a step: started, none dead, not closed. */
+  requireReady(op: string): void {
+    this.requireOpen(op);
+    if (Atomics.load(this.control.words, READY) < this.count) throw new Error(`${op}: the devices are still starting; await layer.ready() before the first step`);
   }
 
   /**
    * One exchange: each device's rows of `values` out, `command` run on every device at once (at
-   * most `concurrency` computing), the results back into a new array shaped like `values`.
+   * most `concurrency` computing), the results back into a new array shaped like `values`. The
+   * caller has checked `requireReady` before anything it did for this step.
    */
   exchange(op: string, command: typeof Command.forward | typeof Command.backward, routes: DeviceRoutes[], values: Float32Array | Float64Array, flags: number): Exchange {
     const w = this.control.words, c = this.control, width = this.dModel;
-    if (this.closed) throw new Error(`${op}: the layer was closed`);
-    this.throwIfFailed(op);
-    if (Atomics.load(w, READY) < this.count) throw new Error(`${op}: the devices are still starting; await layer.ready() before the first step`);
     const started = performance.now();
     routes.forEach(({ slots, rowsPerExpert }, d) => {
       gatherRows(values, slots, width, this.rowBuffers(d, slots.length).inbox);
@@ -102,8 +109,8 @@ export class DeviceGroup {
       Atomics.store(w, c.command(d), command);
       Atomics.notify(w, c.command(d));
     }
-    for (let p = Atomics.load(w, PENDING); p > 0 && Atomics.load(w, FAILED) === 0; p = Atomics.load(w, PENDING)) Atomics.wait(w, PENDING, p);
-    this.throwIfFailed(op);
+    this.waitForDevices();
+    this.requireOpen(op);
     const out = this.dtype === 'float64' ? new Float64Array(values.length) : new Float32Array(values.length);
     routes.forEach(({ slots }, d) => scatterRows(this.boxes[d]!.outbox, slots, width, out));
     const bytesPerRow = width * out.BYTES_PER_ELEMENT;
@@ -113,30 +120,34 @@ export class DeviceGroup {
     };
   }
 
-  /** Ends device `device`'s thread, as a crash would; resolves once the group has noticed. */
+  /**
+   * Ends device `device`'s thread, as a crash would; resolves once the group has noticed a death,
+   * or once close() (before or after this call) has ended every thread.
+   */
   async terminate(device: number): Promise<void> {
-    this.request({ terminate: device });
-    while (Atomics.load(this.control.words, FAILED) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const request: SupervisorRequest = { terminate: device };
+    this.host.postMessage(request);
+    while (Atomics.load(this.control.words, FAILED) === 0 && !this.closed) await pause();
+    if (this.closed) await this.close();
   }
 
-  /** Ends every thread; the layer cannot step afterwards. */
+  /** Ends the supervisor thread, and every device with it, as a crash would; resolves once it has exited. */
+  async terminateSupervisor(): Promise<void> {
+    await this.supervisor.terminate();
+  }
+
+  /** Ends every thread (the supervisor's end ends its devices); the layer cannot step afterwards. */
   async close(): Promise<void> {
-    if (!this.closed) {
-      this.supervisor.ref();
-      this.request({ close: true });
-    }
     this.closed = true;
-    await this.supervisorExited;
+    // Held until the threads are gone, so that code after `await close()` runs.
+    this.supervisor.ref();
+    await this.supervisor.terminate();
   }
 
   /** Experts [first, first + E/D) of a device, for messages. */
   expertsOf(device: number): string {
     const first = device * this.expertsPerDevice;
     return this.expertsPerDevice === 1 ? `expert ${first}` : `experts ${first}–${first + this.expertsPerDevice - 1}`;
-  }
-
-  private request(r: SupervisorRequest): void {
-    this.host.postMessage(r);
   }
 
   /** A device's row buffers, grown (and sent to it) when a step needs more rows than they hold. */
@@ -151,10 +162,33 @@ export class DeviceGroup {
     return box;
   }
 
-  private throwIfFailed(op: string): void {
+  /**
+   * Blocks until every device is done or a death is marked. A device's death is marked by the
+   * supervisor; the supervisor's own, by this wait when its heartbeat stops for SUPERVISOR_SILENCE_MS.
+   */
+  private waitForDevices(): void {
+    const w = this.control.words;
+    let beat = Atomics.load(w, HEARTBEAT), silentSlices = 0;
+    for (let p = Atomics.load(w, PENDING); p > 0 && Atomics.load(w, FAILED) === 0; p = Atomics.load(w, PENDING)) {
+      if (Atomics.wait(w, PENDING, p, WAIT_SLICE_MS) !== 'timed-out') continue;
+      const now = Atomics.load(w, HEARTBEAT);
+      silentSlices = now === beat ? silentSlices + 1 : 0;
+      beat = now;
+      if (silentSlices * WAIT_SLICE_MS >= SUPERVISOR_SILENCE_MS && this.control.failSupervisor()) {
+        this.failure = `no heartbeat for ${SUPERVISOR_SILENCE_MS / 1000} s`;
+      }
+    }
+  }
+
+  /** Throws, naming `op`, if the layer was closed or one of its threads died. */
+  private requireOpen(op: string): void {
+    if (this.closed) throw new Error(`${op}: the layer was closed`);
     const failed = Atomics.load(this.control.words, FAILED);
     if (failed === 0) return;
+    if (failed === SUPERVISOR_DIED) throw new Error(`${op}: the supervisor thread died (${this.failure}); its devices ended with it`);
     this.failure ??= (receiveMessageOnPort(this.host)?.message as DeviceFailure | undefined)?.message ?? 'its thread died';
     throw new Error(`${op}: device ${failed - 1} of ${this.count} (${this.expertsOf(failed - 1)}) failed: ${this.failure}`);
   }
 }
+
+const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));

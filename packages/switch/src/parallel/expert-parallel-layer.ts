@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
+import type { Tensor } from '@switch-ts/tensor';
 import { requireInteger } from '../checks.js';
-import { SwitchLayer, switchLayerConfig, type SwitchLayerOptions } from '../switch-layer.js';
+import { SwitchLayer, switchLayerConfig, type SwitchLayerOptions, type SwitchOutput } from '../switch-layer.js';
 import { DeviceRunner, type ParallelStats } from './device-runner.js';
 
 /** Every `SwitchLayerOptions` field but `expertRunner`: the devices are this layer's runner. */
@@ -40,21 +41,35 @@ export class ExpertParallelLayer extends SwitchLayer {
     this.devices = runner;
   }
 
-  /** Resolves (to the layer) once every device has started; rejects if one could not. */
+  /** `SwitchLayer.forward`, once the checks that the devices can take the step have passed (they change nothing). */
+  override forward(x: Tensor, opts: { mask?: Tensor } = {}): SwitchOutput {
+    this.devices.requireUsable('ExpertParallelLayer.forward', this.experts);
+    return super.forward(x, opts);
+  }
+
+  /** Resolves (to the layer) once every device has started; rejects if one could not, or after close(). */
   async ready(): Promise<this> {
     await this.devices.group.ready();
     return this;
   }
 
-  /** Ends every device thread. */
+  /** Ends every thread; later steps, and ready(), throw. */
   close(): Promise<void> {
     return this.devices.group.close();
   }
 
-  /** Ends one device's thread, as a crash would; the next step that needs it throws. For tests and demos of failure. */
+  /**
+   * Ends one device's thread, as a crash would; the next step that needs it throws. Resolves once
+   * the layer has noticed, or once close() has ended every thread. For tests and demos of failure.
+   */
   terminateDevice(device: number): Promise<void> {
     requireInteger('ExpertParallelLayer.terminateDevice', 'device', device, 0, this.devices.group.count - 1);
     return this.devices.group.terminate(device);
+  }
+
+  /** Ends the supervisor thread, and every device with it, as a crash would; the next step throws. For tests. */
+  terminateSupervisor(): Promise<void> {
+    return this.devices.group.terminateSupervisor();
   }
 
   /** Which experts device d holds: [d·E/D, (d+1)·E/D). */

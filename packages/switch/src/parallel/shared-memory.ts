@@ -1,4 +1,4 @@
-import { fromArray, getBackend, type Tensor } from '@switch-ts/tensor';
+import { getBackend } from '@switch-ts/tensor';
 import type { FloatDType } from '../checks.js';
 
 /**
@@ -8,17 +8,29 @@ import type { FloatDType } from '../checks.js';
  * synchronous, like every other op of the autodiff graph.
  *
  * Words: PENDING counts the devices still working on the current command (the host waits on it);
- * FAILED is 0, or 1 + the index of a device that died; READY counts the devices that started;
- * RELEASED ticks whenever a compute slot frees; then one word per compute slot (0 = free, 1 + d = held by device d); then per device its
+ * FAILED is 0, 1 + the index of a device that died, or SUPERVISOR_DIED; READY counts the devices
+ * that started; RELEASED ticks whenever a compute slot frees; HEARTBEAT ticks while the supervisor
+ * lives; then one word per compute slot (0 = free, 1 + d = held by device d); then per device its
  * command word, its flags and the rows it received for each of its experts.
  */
 export const PENDING = 0;
 export const FAILED = 1;
 export const READY = 2;
 const RELEASED = 3;
-const FIRST_SLOT = 4;
+export const HEARTBEAT = 4;
+const FIRST_SLOT = 5;
 
-export const Command = { idle: 0, forward: 1, backward: 2, close: 3 } as const;
+/** FAILED's value once the supervisor has died: its devices end with it, and nobody is left to report them. */
+export const SUPERVISOR_DIED = -1;
+/** The supervisor ticks HEARTBEAT this often. */
+export const HEARTBEAT_MS = 50;
+/**
+ * A host blocked in a step declares the supervisor dead after this long without a tick: a hundred
+ * missed ticks, far beyond any scheduling delay, and still a bounded wait.
+ */
+export const SUPERVISOR_SILENCE_MS = 5000;
+
+export const Command = { idle: 0, forward: 1, backward: 2 } as const;
 /** Flags of a command: build the graph for a backward; apply expert dropout. */
 export const Flag = { record: 1, dropout: 2 } as const;
 
@@ -73,9 +85,18 @@ export class ControlBlock {
   /** Marks `device` as dead (the first death wins) and wakes whoever waits on the step. */
   fail(device: number): void {
     this.releaseSlot(device);
-    Atomics.compareExchange(this.words, FAILED, 0, device + 1);
-    Atomics.notify(this.words, FAILED);
+    this.markFailed(device + 1);
+  }
+
+  /** Marks the supervisor as dead; returns false if an earlier death was marked first. */
+  failSupervisor(): boolean {
+    return this.markFailed(SUPERVISOR_DIED);
+  }
+
+  private markFailed(value: number): boolean {
+    const first = Atomics.compareExchange(this.words, FAILED, 0, value) === 0;
     Atomics.notify(this.words, PENDING);
+    return first;
   }
 }
 
@@ -91,12 +112,13 @@ export function sharedFloats(dtype: FloatDType, length: number): Float32Array | 
 }
 
 /**
- * A tensor over `values` without a copy (the cpu backend's handle is the typed array itself), so
- * that a weight in shared memory is one and the same on the host and on its device: an optimizer's
- * in-place update on the host is what the device computes with next.
+ * The layer's tensors over shared memory are `fromArray` tensors, which share their array only on
+ * the cpu backend; every entry point checks for it before it does anything, so that a refused call
+ * changes nothing (no step, no random draw, no tensor moved).
  */
-export function wrap(values: Float32Array | Float64Array, shape: readonly number[]): Tensor {
+export function requireCpuBackend(op: string): void {
   const { name } = getBackend();
-  if (name !== 'cpu') throw new Error(`ExpertParallelLayer: needs the cpu backend (shared memory), the active backend is '${name}'`);
-  return fromArray(values, shape);
+  if (name !== 'cpu') {
+    throw new Error(`${op}: needs the cpu backend (its experts live in memory shared with the device threads), the active backend is '${name}'; call setBackend('cpu') first`);
+  }
 }
