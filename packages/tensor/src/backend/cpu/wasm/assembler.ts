@@ -14,7 +14,7 @@ export type ValType = 'i32' | 'f32' | 'v128';
 const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
 
 /** Unsigned LEB128. */
-export function uleb(value: number): number[] {
+function uleb(value: number): number[] {
   const bytes: number[] = [];
   do {
     let byte = value & 0x7f;
@@ -26,7 +26,7 @@ export function uleb(value: number): number[] {
 }
 
 /** Signed LEB128 (i32.const immediates): stop once the remaining bits are all copies of the sign bit. */
-export function sleb(value: number): number[] {
+function sleb(value: number): number[] {
   const bytes: number[] = [];
   for (;;) {
     const byte = value & 0x7f;
@@ -44,9 +44,8 @@ const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((
 /** Instructions without immediates. SIMD ones carry the 0xFD prefix and a LEB128 sub-opcode. */
 const SIMD = (op: number): number[] => [0xfd, ...uleb(op)];
 const PLAIN = {
-  'i32.eqz': [0x45], 'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b],
-  'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c], 'i32.and': [0x71], 'i32.shl': [0x74],
-  'f32x4.splat': SIMD(0x13), 'f32x4.add': SIMD(0xe4), 'f32x4.mul': SIMD(0xe6),
+  'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
+  'f32x4.add': SIMD(0xe4), 'f32x4.mul': SIMD(0xe6),
 } satisfies Record<string, number[]>;
 
 /** Memory instructions: opcode and natural alignment (log2 of the bytes accessed). */
@@ -65,9 +64,9 @@ const BLOCK_EMPTY = 0x40;
 const END = 0x0b;
 
 /**
- * One function body under construction. Locals are numbered after the parameters; `block`,
- * `loop` and `if` take their body as a callback, so nesting in the TypeScript is nesting in the
- * wasm and `end` is never forgotten. Branch depths count enclosing labels from the innermost (0).
+ * One function body under construction. Locals are numbered after the parameters. The two
+ * control structures, `ifElse` and `doWhile`, take their bodies as callbacks, so nesting in the
+ * TypeScript is nesting in the wasm and no `end` is forgotten.
  */
 export class FunctionBody {
   private readonly code: number[] = [];
@@ -116,27 +115,30 @@ export class FunctionBody {
     return this.get(local).i32(value).op('i32.add').set(local);
   }
 
-  br(depth: number): this { return this.bytes(0x0c, ...uleb(depth)); }
-  brIf(depth: number): this { return this.bytes(0x0d, ...uleb(depth)); }
-
-  block(body: () => void): this { return this.structured(0x02, body); }
-  loop(body: () => void): this { return this.structured(0x03, body); }
-
-  /** if (condition on the stack) then … else …. */
+  /** if (the i32 on the stack is non-zero) then … else …. */
   ifElse(then: () => void, otherwise?: () => void): this {
-    this.code.push(0x04, BLOCK_EMPTY);
+    const IF = 0x04, ELSE = 0x05;
+    this.code.push(IF, BLOCK_EMPTY);
     then();
     if (otherwise) {
-      this.code.push(0x05);
+      this.code.push(ELSE);
       otherwise();
     }
     this.code.push(END);
     return this;
   }
 
-  /** `body` runs once, then again while `condition` leaves a non-zero i32: do { body } while (condition). */
+  /**
+   * do { body } while (condition): `body` runs once, then again while `condition` leaves a
+   * non-zero i32. A wasm `loop` label is its start, so br_if 0 at its end jumps back.
+   */
   doWhile(body: () => void, condition: () => void): this {
-    return this.loop(() => { body(); condition(); this.brIf(0); });
+    const LOOP = 0x03, BR_IF = 0x0d;
+    this.code.push(LOOP, BLOCK_EMPTY);
+    body();
+    condition();
+    this.code.push(BR_IF, 0, END);
+    return this;
   }
 
   /** The encoded body for the code section: locals (run-length by type), instructions, end. */
@@ -154,13 +156,6 @@ export class FunctionBody {
 
   private bytes(...bytes: number[]): this {
     this.code.push(...bytes);
-    return this;
-  }
-
-  private structured(opcode: number, body: () => void): this {
-    this.code.push(opcode, BLOCK_EMPTY);
-    body();
-    this.code.push(END);
     return this;
   }
 }

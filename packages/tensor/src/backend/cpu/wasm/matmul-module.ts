@@ -19,13 +19,16 @@ import { assemble, FunctionBody } from './assembler.js';
  * by 4 lowered 4×8 to 27 and 23, so the loop is not unrolled.
  */
 export interface Tile {
-  /** Rows of A per register tile (one f32x4.splat each per k step). */
+  /** Rows of A per register tile (one v128.load32_splat each per k step). */
   mr: number;
   /** Columns of B per register tile, a multiple of 4 (nr / 4 v128 loads per k step). */
   nr: number;
 }
 
 const F32 = 4;
+
+/** local −= 1, leaving the new value as the condition of a count-down loop. */
+const countDown = (f: FunctionBody, local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
 
 /**
  * pack(src, rowStride, kStride, rows, depth, dst): `rows` rows of a strided matrix (strides in
@@ -39,7 +42,6 @@ function pack(width: number): FunctionBody {
   const [src, rowStride, kStride, rows, depth, dst] = [0, 1, 2, 3, 4, 5];
   const [row, panel, lane, laneEnd, panelBytes, s, d, kk] = f.locals('i32', 8);
   const next = (ptr: number, stride: number) => f.get(ptr).get(stride).op('i32.add').set(ptr);
-  const countDown = () => f.get(kk).i32(1).op('i32.sub').tee(kk);
 
   f.get(depth).i32(width * F32).op('i32.mul').set(panelBytes);
   f.get(dst).set(panel);
@@ -55,12 +57,12 @@ function pack(width: number): FunctionBody {
           f.get(d).get(s).mem('f32.load').mem('f32.store');
           next(s, kStride);
           f.addTo(d, width * F32);
-        }, countDown);
+        }, countDown(f, kk));
       }, () => {
         f.doWhile(() => {
           f.get(d).f32(0).mem('f32.store');
           f.addTo(d, width * F32);
-        }, countDown);
+        }, countDown(f, kk));
       });
       f.addTo(row, 1);
       f.addTo(lane, F32);
@@ -84,7 +86,6 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
   const a = f.local('v128');
   const b = f.locals('v128', vectors);
   const acc = Array.from({ length: mr }, () => f.locals('v128', vectors));
-  const countDown = (n: number) => f.get(n).i32(1).op('i32.sub').tee(n);
   const below = (x: number, limit: number) => f.get(x).get(limit).op('i32.lt_u');
 
   /** One k step: nr/4 loads of B, then per row of A one splat and nr/4 multiply-adds. */
@@ -126,10 +127,10 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
       f.get(accumulate).ifElse(() => storeTile(true), () => storeTile(false));
       f.get(ai).i32(mr * F32).get(kc).op('i32.mul').op('i32.add').set(ai);
       f.get(ci).get(ldc).i32(mr).op('i32.mul').op('i32.add').set(ci);
-    }, () => countDown(mLeft));
+    }, countDown(f, mLeft));
     f.get(bj).get(kBytes).op('i32.add').set(bj);
     f.addTo(cj, nr * F32);
-  }, () => countDown(nLeft));
+  }, countDown(f, nLeft));
   return f;
 }
 
