@@ -37,12 +37,12 @@ async function peerOperands(backend: 'cpu' | 'wasm', a: Tensor, b: Tensor, n: nu
 
 export const matmulSuite: Suite = {
   name: 'matmul',
-  description: 'float32 square matmul; GFLOP/s = 2n³ / median time',
+  description: 'float32 square matmul (switch-ts: the wasm SIMD kernel from 16³ up); GFLOP/s = 2n³ / median time',
   async setup() {
     const rng = new Rng(1);
     checkKernelAgainstNaive(rng);
     const cases: Case[] = [];
-    for (const n of [256, 512]) {
+    for (const n of [64, 128, 256, 512, 1024]) {
       const a = randn([n, n], rng), b = randn([n, n], rng);
       const [ca, cb] = await peerOperands('cpu', a, b, n);
       const [wa, wb] = await peerOperands('wasm', a, b, n);
