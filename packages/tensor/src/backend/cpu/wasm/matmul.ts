@@ -43,7 +43,7 @@ export interface Blocking {
 /** The register tile: see the measurements in ./matmul-module.ts. */
 export const TILE: Tile = { mr: 4, nr: 8 };
 
-/** Cache blocks (measured below the class). */
+/** Cache blocks: see the measurements in the head comment. */
 export const BLOCKING: Blocking = { mc: 128, kc: 256, nc: 4096 };
 
 const PAGE = 65536;
