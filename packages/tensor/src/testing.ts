@@ -5,3 +5,4 @@
  */
 export { backend as activeBackend } from './engine.js';
 export { modeProblem } from './backend/gpu/modes.js';
+export { setMatmulPath, wasmSimd } from './backend/cpu/matmul.js';

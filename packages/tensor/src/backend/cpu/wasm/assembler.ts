@@ -1,0 +1,189 @@
+/**
+ * A small WebAssembly assembler: enough of the binary format (spec §5, "Binary Format") to write
+ * the matmul kernels at run time, with no toolchain and no prebuilt .wasm.
+ *
+ * A module is a header followed by sections, each an id byte, its size and its content. We write
+ * five: types (function signatures), imports (one memory, owned and grown by JavaScript),
+ * functions (which signature each function has), exports (names for JavaScript) and code (the
+ * bodies). Integers are LEB128: 7 bits a byte, low bits first, the high bit set on every byte
+ * but the last. Instructions are named as in the text format (`i32.add`, `f32x4.mul`), so a body
+ * reads like a .wat file with the stack made explicit.
+ */
+
+export type ValType = 'i32' | 'f32' | 'v128';
+const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
+
+/** Unsigned LEB128. */
+function uleb(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value !== 0);
+  return bytes;
+}
+
+/** Signed LEB128 (i32.const immediates): stop once the remaining bits are all copies of the sign bit. */
+function sleb(value: number): number[] {
+  const bytes: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
+    bytes.push(done ? byte : byte | 0x80);
+    if (done) return bytes;
+  }
+}
+
+/** A vector: its length, then its items. */
+const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((b) => [b]));
+
+/** Instructions without immediates. SIMD ones carry the 0xFD prefix and a LEB128 sub-opcode. */
+const SIMD = (op: number): number[] => [0xfd, ...uleb(op)];
+const PLAIN = {
+  'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
+  'f32x4.add': SIMD(0xe4), 'f32x4.mul': SIMD(0xe6),
+} satisfies Record<string, number[]>;
+
+/** Memory instructions: opcode and natural alignment (log2 of the bytes accessed). */
+const MEMORY = {
+  'f32.load': { op: [0x2a], align: 2 },
+  'f32.store': { op: [0x38], align: 2 },
+  'v128.load': { op: SIMD(0x00), align: 4 },
+  'v128.load32_splat': { op: SIMD(0x09), align: 2 },
+  'v128.store': { op: SIMD(0x0b), align: 4 },
+} satisfies Record<string, { op: number[]; align: number }>;
+
+export type PlainOp = keyof typeof PLAIN;
+export type MemoryOp = keyof typeof MEMORY;
+
+const BLOCK_EMPTY = 0x40;
+const END = 0x0b;
+
+/**
+ * One function body under construction. Locals are numbered after the parameters. The two
+ * control structures, `ifElse` and `doWhile`, take their bodies as callbacks, so nesting in the
+ * TypeScript is nesting in the wasm and no `end` is forgotten.
+ */
+export class FunctionBody {
+  private readonly code: number[] = [];
+  private readonly localTypes: ValType[] = [];
+
+  constructor(readonly params: readonly ValType[], readonly results: readonly ValType[] = []) {}
+
+  /** Declares a local and returns its index. */
+  local(type: ValType): number {
+    this.localTypes.push(type);
+    return this.params.length + this.localTypes.length - 1;
+  }
+
+  /** Declares `count` locals of one type. */
+  locals(type: ValType, count: number): number[] {
+    return Array.from({ length: count }, () => this.local(type));
+  }
+
+  op(name: PlainOp): this {
+    this.code.push(...PLAIN[name]);
+    return this;
+  }
+
+  /** A load or store at address (on the stack) + `offset` bytes. */
+  mem(name: MemoryOp, offset = 0): this {
+    const { op, align } = MEMORY[name];
+    this.code.push(...op, ...uleb(align), ...uleb(offset));
+    return this;
+  }
+
+  get(local: number): this { return this.bytes(0x20, ...uleb(local)); }
+  set(local: number): this { return this.bytes(0x21, ...uleb(local)); }
+  tee(local: number): this { return this.bytes(0x22, ...uleb(local)); }
+  i32(value: number): this { return this.bytes(0x41, ...sleb(value | 0)); }
+
+  f32(value: number): this {
+    const bytes = new Uint8Array(new Float32Array([value]).buffer);
+    return this.bytes(0x43, ...bytes);
+  }
+
+  /** v128.const with all 16 bytes zero: four +0.0f lanes. */
+  v128Zero(): this { return this.bytes(...SIMD(0x0c), ...new Array<number>(16).fill(0)); }
+
+  /** local += value, for an i32 local. */
+  addTo(local: number, value: number): this {
+    return this.get(local).i32(value).op('i32.add').set(local);
+  }
+
+  /** if (the i32 on the stack is non-zero) then … else …. */
+  ifElse(then: () => void, otherwise?: () => void): this {
+    const IF = 0x04, ELSE = 0x05;
+    this.code.push(IF, BLOCK_EMPTY);
+    then();
+    if (otherwise) {
+      this.code.push(ELSE);
+      otherwise();
+    }
+    this.code.push(END);
+    return this;
+  }
+
+  /**
+   * do { body } while (condition): `body` runs once, then again while `condition` leaves a
+   * non-zero i32. A wasm `loop` label is its start, so br_if 0 at its end jumps back.
+   */
+  doWhile(body: () => void, condition: () => void): this {
+    const LOOP = 0x03, BR_IF = 0x0d;
+    this.code.push(LOOP, BLOCK_EMPTY);
+    body();
+    condition();
+    this.code.push(BR_IF, 0, END);
+    return this;
+  }
+
+  /** The encoded body for the code section: locals (run-length by type), instructions, end. */
+  encode(): number[] {
+    const runs: number[][] = [];
+    for (let i = 0; i < this.localTypes.length;) {
+      let j = i;
+      while (j < this.localTypes.length && this.localTypes[j] === this.localTypes[i]) j++;
+      runs.push([...uleb(j - i), VALTYPE[this.localTypes[i]!]]);
+      i = j;
+    }
+    const body = [...vec(runs), ...this.code, END];
+    return [...uleb(body.length), ...body];
+  }
+
+  private bytes(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+}
+
+export interface ModuleSpec {
+  /** The one imported memory, `import(module, field)`, of at least `minPages` 64 KiB pages. */
+  memory: { module: string; field: string; minPages: number };
+  /** Exported functions, in order: the n-th has function index n (no other functions are imported). */
+  functions: Record<string, FunctionBody>;
+}
+
+const section = (id: number, content: number[]): number[] => [id, ...uleb(content.length), ...content];
+
+export function assemble({ memory, functions }: ModuleSpec): Uint8Array {
+  const bodies = Object.values(functions);
+  const signature = (f: FunctionBody): number[] =>
+    [0x60, ...vec(f.params.map((t) => [VALTYPE[t]])), ...vec(f.results.map((t) => [VALTYPE[t]]))];
+  // One type entry per distinct signature, as a toolchain would write it.
+  const types: string[] = [...new Set(bodies.map((f) => signature(f).join(',')))];
+  const typeOf = (f: FunctionBody): number => types.indexOf(signature(f).join(','));
+  const MEMORY_IMPORT = 0x02, FUNC_EXPORT = 0x00, LIMITS_MIN_ONLY = 0x00;
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, // "\0asm"
+    0x01, 0x00, 0x00, 0x00, // version 1
+    ...section(1, vec(types.map((t) => t.split(',').map(Number)))),
+    ...section(2, vec([[...name(memory.module), ...name(memory.field), MEMORY_IMPORT, LIMITS_MIN_ONLY, ...uleb(memory.minPages)]])),
+    ...section(3, vec(bodies.map((f) => uleb(typeOf(f))))),
+    ...section(7, vec(Object.keys(functions).map((fn, i) => [...name(fn), FUNC_EXPORT, ...uleb(i)]))),
+    ...section(10, vec(bodies.map((f) => f.encode()))),
+  ]);
+}

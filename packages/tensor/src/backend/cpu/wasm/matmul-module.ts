@@ -1,0 +1,143 @@
+import { assemble, FunctionBody } from './assembler.js';
+
+/**
+ * Writes the float32 matmul module: two packing routines and the macro-kernel, GotoBLAS/BLIS
+ * style (the blocking loops around them are in ./matmul.ts).
+ *
+ * Memory layout of the packed panels, as in cpu/matmul.ts: a panel of `width` rows (of A) or
+ * columns (of B) is stored along k, element (r, kk) at kk·width + r, so each step of k reads
+ * `width` consecutive floats. C is written as whole mr×nr tiles into a buffer whose rows are
+ * padded to a multiple of nr (and its row count to a multiple of mr); the caller copies the real
+ * m×n out.
+ *
+ * Why a 4×8 tile (wasm/matmul.ts TILE): the tile's mr·nr/4 accumulators, its nr/4 vectors of B,
+ * one splat of A and a product temporary must fit the 16 xmm registers V8 allocates from (wasm
+ * SIMD is 128-bit; there is no FMA in Node 20's wasm, so each step is a mul and an add). Measured
+ * at 512², median CPU time of interleaved runs, Node 20, AMD EPYC (Zen 5), GFLOP/s: 4×8 38–40,
+ * 2×16 39, 3×8 38, 2×8 32, 4×4 33; every tile with 10 or more accumulators fell to 20–25 (4×12,
+ * 4×16, 3×16, 5×8, 6×8, 8×8) and 8×4 to 16, the signs of spilling. Unrolling the k loop by 2 or
+ * by 4 lowered 4×8 to 27 and 23, so the loop is not unrolled.
+ */
+export interface Tile {
+  /** Rows of A per register tile (one v128.load32_splat each per k step). */
+  mr: number;
+  /** Columns of B per register tile, a multiple of 4 (nr / 4 v128 loads per k step). */
+  nr: number;
+}
+
+const F32 = 4;
+
+/** local −= 1, leaving the new value as the condition of a count-down loop. */
+const countDown = (f: FunctionBody, local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
+
+/**
+ * pack(src, rowStride, kStride, rows, depth, dst): `rows` rows of a strided matrix (strides in
+ * bytes) into panels of `width` rows, `depth` long. Transposed operands are just other strides:
+ * all four combinations run at 32–43 GFLOP/s from 128² to 1024², so this scalar copy needs no
+ * vector variant. The last panel is zero-padded: its extra lanes only reach C's padding, which
+ * is never copied out, but zeros keep stale memory (NaN, subnormals) out of the arithmetic.
+ */
+function pack(width: number): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [src, rowStride, kStride, rows, depth, dst] = [0, 1, 2, 3, 4, 5];
+  const [row, panel, lane, laneEnd, panelBytes, s, d, kk] = f.locals('i32', 8);
+  const next = (ptr: number, stride: number) => f.get(ptr).get(stride).op('i32.add').set(ptr);
+
+  f.get(depth).i32(width * F32).op('i32.mul').set(panelBytes);
+  f.get(dst).set(panel);
+  f.doWhile(() => {
+    f.get(panel).set(lane);
+    f.get(panel).i32(width * F32).op('i32.add').set(laneEnd);
+    f.doWhile(() => {
+      f.get(lane).set(d);
+      f.get(depth).set(kk);
+      f.get(row).get(rows).op('i32.lt_u').ifElse(() => {
+        f.get(src).get(row).get(rowStride).op('i32.mul').op('i32.add').set(s);
+        f.doWhile(() => {
+          f.get(d).get(s).mem('f32.load').mem('f32.store');
+          next(s, kStride);
+          f.addTo(d, width * F32);
+        }, countDown(f, kk));
+      }, () => {
+        f.doWhile(() => {
+          f.get(d).f32(0).mem('f32.store');
+          f.addTo(d, width * F32);
+        }, countDown(f, kk));
+      });
+      f.addTo(row, 1);
+      f.addTo(lane, F32);
+    }, () => f.get(lane).get(laneEnd).op('i32.ne'));
+    next(panel, panelBytes);
+  }, () => f.get(row).get(rows).op('i32.lt_u'));
+  return f;
+}
+
+/**
+ * kernel(ap, bp, c, ldc, mPanels, nPanels, kc, accumulate): C[mPanels·mr, nPanels·nr] (+)= Ap · Bp
+ * for packed panels of depth kc, C's rows ldc bytes apart. Each mr×nr tile of C lives in
+ * mr·nr/4 v128 locals through the whole k loop (TurboFan keeps them in xmm registers if they fit:
+ * x64 has 16), then is stored, or added to what is there when `accumulate` (k blocks after the first).
+ */
+function macroKernel({ mr, nr }: Tile): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [ap, bp, c, ldc, mPanels, nPanels, kc, accumulate] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [bj, cj, nLeft, ai, ci, mLeft, pa, pb, end, kBytes, cr] = f.locals('i32', 11);
+  const vectors = nr / 4;
+  const a = f.local('v128');
+  const b = f.locals('v128', vectors);
+  const acc = Array.from({ length: mr }, () => f.locals('v128', vectors));
+  const below = (x: number, limit: number) => f.get(x).get(limit).op('i32.lt_u');
+
+  /** One k step: nr/4 loads of B, then per row of A one splat and nr/4 multiply-adds. */
+  const step = () => {
+    b.forEach((bq, q) => f.get(pb).mem('v128.load', 16 * q).set(bq));
+    acc.forEach((row, r) => {
+      f.get(pa).mem('v128.load32_splat', r * F32).set(a);
+      row.forEach((sum, q) => f.get(sum).get(a).get(b[q]!).op('f32x4.mul').op('f32x4.add').set(sum));
+    });
+    f.addTo(pa, mr * F32).addTo(pb, nr * F32);
+  };
+  const storeTile = (add: boolean) => {
+    f.get(ci).set(cr);
+    acc.forEach((row) => {
+      row.forEach((sum, q) => {
+        f.get(cr);
+        if (add) f.get(cr).mem('v128.load', 16 * q).get(sum).op('f32x4.add');
+        else f.get(sum);
+        f.mem('v128.store', 16 * q);
+      });
+      f.get(cr).get(ldc).op('i32.add').set(cr);
+    });
+  };
+
+  f.get(kc).i32(nr * F32).op('i32.mul').set(kBytes);
+  f.get(bp).set(bj);
+  f.get(c).set(cj);
+  f.get(nPanels).set(nLeft);
+  f.doWhile(() => {
+    f.get(ap).set(ai);
+    f.get(cj).set(ci);
+    f.get(mPanels).set(mLeft);
+    f.doWhile(() => {
+      for (const row of acc) for (const sum of row) f.v128Zero().set(sum);
+      f.get(ai).set(pa);
+      f.get(bj).set(pb);
+      f.get(bj).get(kBytes).op('i32.add').set(end);
+      f.doWhile(step, () => below(pb, end));
+      f.get(accumulate).ifElse(() => storeTile(true), () => storeTile(false));
+      f.get(ai).i32(mr * F32).get(kc).op('i32.mul').op('i32.add').set(ai);
+      f.get(ci).get(ldc).i32(mr).op('i32.mul').op('i32.add').set(ci);
+    }, countDown(f, mLeft));
+    f.get(bj).get(kBytes).op('i32.add').set(bj);
+    f.addTo(cj, nr * F32);
+  }, countDown(f, nLeft));
+  return f;
+}
+
+/** The module's bytes; it imports its memory as env.memory and exports packA, packB and kernel. */
+export function matmulModule(tile: Tile): Uint8Array {
+  return assemble({
+    memory: { module: 'env', field: 'memory', minPages: 1 },
+    functions: { packA: pack(tile.mr), packB: pack(tile.nr), kernel: macroKernel(tile) },
+  });
+}
