@@ -31,9 +31,14 @@ function profiled(run: () => void): { flops: number; bytes: number } {
   return { flops, bytes };
 }
 
-/** Median wall time per function over rounds that interleave them, so that drift hits all alike. */
+/**
+ * Median wall time per function over rounds that interleave them, so that drift hits all alike,
+ * after one untimed call of each: a first call compiles (V8, the kernels' loops) and grows the
+ * matmul's wasm memory, which at a few rounds would otherwise decide the median.
+ */
 function interleavedMedians(fns: Record<string, () => void>, rounds: number): Record<string, number> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(fns).map((k) => [k, []]));
+  for (const fn of Object.values(fns)) fn();
   for (let r = 0; r < rounds; r++) {
     for (const [name, fn] of Object.entries(fns)) {
       const t0 = performance.now();
@@ -56,7 +61,7 @@ function scalingCases(): Case[] {
     return { E, run, cost: profiled(run) };
   });
   const first = runs[0]!, last = runs[runs.length - 1]!;
-  const time = interleavedMedians({ first: first.run, last: last.run }, 5);
+  const time = interleavedMedians({ first: first.run, last: last.run }, 9);
   process.stderr.write(`  E scaling, ${SCALING.groups * SCALING.groupSize} tokens, E=${last.E} vs E=${first.E}:\n`);
   report('time ratio', time.last! / time.first!, 1.3);
   report('FLOPs ratio', last.cost.flops / first.cost.flops, 1.3);
@@ -69,7 +74,7 @@ function topOneVsDenseCases(): Case[] {
   const make = (topK: number) => forwardOf(new SwitchLayer({ dModel: D_MODEL, dFF: D_FF, numExperts: 4, topK, capacityFactor: 1, seed: 4 }), x);
   const top1 = make(1), dense = make(4);
   const [c1, c4] = [profiled(top1), profiled(dense)];
-  const time = interleavedMedians({ top1, dense }, 3);
+  const time = interleavedMedians({ top1, dense }, 7);
   process.stderr.write('  top-1 vs dense MoE (E = 4, k = 4):\n');
   report('FLOPs ratio', c1.flops / c4.flops, 0.3);
   report('time ratio', time.top1! / time.dense!, 0.35);
