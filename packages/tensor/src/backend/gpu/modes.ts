@@ -28,8 +28,11 @@ function headlessGlProblem(): string | null {
   let createContext: (w: number, h: number) => unknown;
   try {
     createContext = createRequire(require.resolve('gpu.js'))('gl') as typeof createContext;
-  } catch {
-    return "the optional native package 'gl' is not installed (its build needs libx11-dev libxi-dev libxext-dev pkg-config and pnpm's allowBuilds)";
+  } catch (e) {
+    // The first line only: a failed native load goes on to list every path it tried.
+    const error = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    return `the optional native package 'gl' did not load: ${error} (its build needs libx11-dev libxi-dev libxext-dev pkg-config, ` +
+      "Node's headers (npm_config_nodedir) and gl under pnpm's allowBuilds; see \"GPU in Node\" in the README)";
   }
   if (createContext(1, 1) === null) return "the 'gl' package loaded but could not create a WebGL context (no X display: run under xvfb-run -a)";
   return null;
