@@ -33,7 +33,7 @@ export const abs = unary('abs', false, (g, x) => g.mul(unaryKernel('sign', x)));
 export const tanh = unary('tanh', true, (g, _x, y) => g.mul(sub(1, y.mul(y))));
 export const sigmoid = unary('sigmoid', true, (g, _x, y) => g.mul(y.mul(sub(1, y))));
 export const relu = unary('relu', false, (g, x) => g.mul(x.gt(0)));
-/** GELU in its tanh form (see backend/cpu/math.ts for the formula and its derivative). */
+/** GELU in its tanh form (see backend/formulas.ts for the formula and its derivative). */
 export const gelu = unary('gelu', true, (g, x) => g.mul(unaryKernel('geluGrad', x)));
 
 export function square(x: Tensor): Tensor {
