@@ -1,4 +1,4 @@
-import { allocArray, type DType, type TypedArray } from '../../dtype.js';
+import { allocArray, type TypedArray } from '../../dtype.js';
 import { broadcastStrides, sizeOf, splitAtAxis, stridesOf, type Shape } from '../../shape.js';
 import type { Backend, DataHandle, KernelInput } from '../backend.js';
 import { registerKernels, type KernelTable } from '../registry.js';

@@ -1,4 +1,4 @@
-import { allocArray, type DType, type TypedArray } from '../../dtype.js';
+import type { DType, TypedArray } from '../../dtype.js';
 import { sizeOf, splitAtAxis, type Shape } from '../../shape.js';
 import type { IKernelRunShortcut } from 'gpu.js';
 import type { Backend, DataHandle, KernelInput, ReduceOp } from '../backend.js';
