@@ -146,7 +146,7 @@ const sections: Record<ExperimentId, { claim: string; body: Section }> = {
     },
   },
   capacity: {
-    claim: 'The capacity factor trades dropped tokens for speed: a small one drops tokens (their layer output is zero), a large one wastes compute on empty slots.',
+    claim: 'The capacity factor trades dropped tokens against compute: a small one drops tokens (their layer output is zero), a large one spends FLOPs on empty slots.',
     body: (runs, _results, trained) =>
       barChart({ title: 'Dropped-token fraction and held-out loss', categories: runs.map((r) => `cf ${r.capacityFactor}`), y: '', bars: [
         { name: 'dropped fraction', values: runs.map((r) => Number(fmt(r.droppedFraction))) },
