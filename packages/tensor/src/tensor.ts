@@ -143,6 +143,31 @@ export class Tensor {
     return this;
   }
 
+  /** @internal The float values of `tensors` as the host holds them (not copies), or null if any lives on a device or is not float. */
+  static hostValues(op: string, tensors: readonly Tensor[]): (Float32Array | Float64Array)[] | null {
+    for (const t of tensors) t.assertLive(op);
+    if (!tensors.every((t) => t.storage.backend.name === 'cpu' && (t.dtype === 'float32' || t.dtype === 'float64'))) return null;
+    return tensors.map((t) => t.storage.handle as Float32Array | Float64Array);
+  }
+
+  /**
+   * @internal Runs `update` on the flat float values of `tensors` in place, where they all live
+   * in host memory (the CPU backend keeps the typed array itself as the handle), and moves each
+   * one's version on as `assign` does: the optimizers' fused one-pass steps. Returns false without
+   * calling `update` where any lives on a device or is not float, so that the caller takes the
+   * op-by-op path, which runs anywhere.
+   */
+  static updateOnHost(op: string, tensors: readonly Tensor[], update: (values: (Float32Array | Float64Array)[]) => void): boolean {
+    const values = Tensor.hostValues(op, tensors);
+    if (!values) return false;
+    update(values);
+    for (const [i, t] of tensors.entries()) {
+      t.storage.version++;
+      assertFiniteInput(op, () => values[i]!, t.shape);
+    }
+    return true;
+  }
+
   /** A tensor sharing this one's data but cut from the graph. */
   detach(): Tensor {
     this.assertLive('detach');
