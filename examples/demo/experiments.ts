@@ -31,7 +31,7 @@ const e4cf1 = moe('e4-cf1', 4, { capacityFactor: 1 });
  * (0.31) would measure the slack rather than the routing.
  */
 export const experiments: Record<ExperimentId, { title: string; runs: RunSpec[] }> = {
-  scaling: { title: 'Equal compute, more experts', runs: [dense, switchE(2), switchE(4), switchE(8), switchE(16)] },
+  scaling: { title: 'Equal compute, more experts', runs: [dense, switchE(4), switchE(8), switchE(16)] },
   topk: { title: 'Top-1 vs top-2 vs all experts (E = 4)', runs: [e4cf1, moe('e4-top2', 4, { topK: 2, capacityFactor: 1 }), moe('e4-top4', 4, { topK: 4, capacityFactor: 1 })] },
   balance: { title: 'Balancing loss on and off (E = 8)', runs: [switchE(8), moe('e8-alpha0', 8, { balanceCoef: 0 })] },
   capacity: {

@@ -4,7 +4,13 @@ import { Embedding, Linear, Module, RMSNorm, Rng, arange, profile, tensor, type 
 /** The feed-forward of the layers that are not switch layers, and of every layer of the dense twin. */
 export type FFNConfig =
   | { kind: 'dense' }
-  | { kind: 'switch'; numExperts: number; topK: number; capacityFactor: number; balanceCoef: number };
+  | {
+    kind: 'switch'; numExperts: number; topK: number; capacityFactor: number; balanceCoef: number;
+    /** The layer's initialization scale s (router and experts), default 0.1 (Switch §2.4). */
+    initScale?: number;
+    /** Weight of the router z-loss, default 0.001 (ST-MoE). */
+    zLossCoef?: number;
+  };
 
 export interface ModelConfig {
   vocabSize: number;
@@ -91,7 +97,10 @@ class Block extends Module {
     this.ffnNorm = this.module('ffnNorm', new RMSNorm(dModel));
     const seed = rng.nextUint32();
     this.ffn = this.module('ffn', useSwitch && ffn.kind === 'switch'
-      ? new SwitchLayer({ dModel, dFF, numExperts: ffn.numExperts, topK: ffn.topK, capacityFactor: ffn.capacityFactor, balanceCoef: ffn.balanceCoef, seed })
+      ? new SwitchLayer({
+        dModel, dFF, numExperts: ffn.numExperts, topK: ffn.topK, capacityFactor: ffn.capacityFactor,
+        balanceCoef: ffn.balanceCoef, initScale: ffn.initScale, zLossCoef: ffn.zLossCoef, seed,
+      })
       : new DenseFFN({ dModel, dFF, seed }));
   }
 

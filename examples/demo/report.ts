@@ -1,54 +1,14 @@
 import { join } from 'node:path';
 import { barChart, heatmap, lineChart, type Line } from '../shared/charts.js';
 import { escape, pageHead, table } from '../shared/html.js';
-import type { Machine } from '../shared/machine.js';
+import { verdictBlock, verdictStyle, verdictTable } from '../shared/verdicts.js';
+import { busiestShare, judge, loadCV, nmi, randomRouterNMI, spread } from './claims.js';
 import { experimentIds, experiments, type ExperimentId } from './experiments.js';
+import { smoothedLoss, type Results, type RunResult } from './results.js';
 import { writeFileAtomic } from './store.js';
-import type { HistoryRow, TrainSettings, TrainedRun } from './train.js';
+import { runId, type HistoryRow, type TrainedRun } from './train.js';
 
-/** One entry of results.json's `runs`, the fields docs/guide.md explains: readers of the file and the claims test rely on them. */
-export interface RunResult {
-  name: string;
-  experiment: ExperimentId;
-  numExperts: number;
-  topK: number;
-  capacityFactor: number | null;
-  balanceCoef: number | null;
-  params: number;
-  flopsPerToken: number;
-  finalLoss: number;
-  tokensPerSecond: number;
-  droppedFraction: number;
-  tokensPerExpert: number[];
-  wallSeconds: number;
-}
-
-export interface Results {
-  version: 1;
-  machine: Machine;
-  /** What every run shared: model size, batch, steps, learning rate, seed, data; and the runs not finished yet. */
-  settings: TrainSettings & { data: string; pending: string[] };
-  runs: RunResult[];
-  /** Profiled forward FLOPs per token of the layers in switch positions alone (the dense twin's FFNs there), per run name. */
-  switchFlopsPerToken: Record<string, number>;
-}
-
-/** results.json's runs: each trained run once per experiment that uses it. */
-export function resultsOf(trained: Map<string, TrainedRun>, ids: readonly ExperimentId[]): RunResult[] {
-  return ids.flatMap((experiment) => experiments[experiment].runs.flatMap((spec): RunResult[] => {
-    const run = trained.get(spec.name);
-    if (!run) return [];
-    const sw = spec.ffn.kind === 'switch' ? spec.ffn : null;
-    return [{
-      name: spec.name, experiment,
-      numExperts: sw?.numExperts ?? 1, topK: sw?.topK ?? 1,
-      capacityFactor: sw?.capacityFactor ?? null, balanceCoef: sw?.balanceCoef ?? null,
-      params: run.params, flopsPerToken: run.flopsPerToken, finalLoss: run.finalLoss,
-      tokensPerSecond: run.tokensPerSecond, droppedFraction: run.droppedFraction,
-      tokensPerExpert: run.tokensPerExpert, wallSeconds: run.wallSeconds,
-    }];
-  }));
-}
+export { resultsOf, type Results, type RunResult } from './results.js';
 
 function csvOf(history: HistoryRow[]): string {
   const experts = history[0]?.choices.length ?? 0;
@@ -57,9 +17,9 @@ function csvOf(history: HistoryRow[]): string {
   return [header, ...rows].map((r) => r.join(',')).join('\n') + '\n';
 }
 
-/** Writes DIR/results.json, DIR/runs/NAME.csv and DIR/index.html, each file whole or not at all. */
+/** Writes DIR/results.json, DIR/runs/NAME-sSEED.csv and DIR/index.html, each file whole or not at all. */
 export function writeReport(dir: string, results: Results, trained: Map<string, TrainedRun>): void {
-  writeFileAtomic(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileAtomic(join(dir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
   for (const [name, run] of trained) writeFileAtomic(join(dir, 'runs', `${name}.csv`), csvOf(run.history));
   const html = page(results, trained);
   writeFileAtomic(join(dir, 'index.html'), html);
@@ -72,17 +32,101 @@ export function writeReport(dir: string, results: Results, trained: Map<string, 
 const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
 
-/** A moving average, so that per-batch noise does not hide the trend. */
-function smooth(history: HistoryRow[], x: (r: HistoryRow) => number, y: (r: HistoryRow) => number): [number, number][] {
-  const window = Math.max(1, Math.round(history.length / 20));
-  return history.map((r, i) => {
-    const from = Math.max(0, i - window + 1);
-    const slice = history.slice(from, i + 1);
-    return [x(r), slice.reduce((s, h) => s + y(h), 0) / slice.length];
+/** A run's seeds, as results and as trained histories. */
+interface Seeds { name: string; runs: RunResult[]; histories: HistoryRow[][] }
+
+function seedsOf(runs: RunResult[], trained: Map<string, TrainedRun>): Seeds[] {
+  const names = [...new Set(runs.map((r) => r.name))];
+  return names.map((name) => {
+    const mine = runs.filter((r) => r.name === name);
+    return { name, runs: mine, histories: mine.map((r) => trained.get(runId(name, r.seed))!.history) };
   });
 }
 
-/** Shares of each expert over training, in ~12 time buckets: [expert][bucket]. */
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * A line per run: the mean over seeds of `y` at each step against the mean of `x`, with the
+ * min–max band over seeds; at most ~150 points, so that the page stays light.
+ */
+function seedLines(seeds: Seeds[], x: (r: HistoryRow) => number, y: (h: HistoryRow[]) => number[]): Line[] {
+  return seeds.map(({ name, histories }) => {
+    const steps = Math.min(...histories.map((h) => h.length));
+    const ys = histories.map(y);
+    const every = Math.max(1, Math.ceil(steps / 150));
+    const at = Array.from({ length: steps }, (_, i) => i).filter((i) => i % every === every - 1 || i === steps - 1);
+    const points = at.map((i): [number, number] => [mean(histories.map((h) => x(h[i]!))), mean(ys.map((v) => v[i]!))]);
+    if (histories.length === 1) return { name, points };
+    return { name, points, band: { lower: at.map((i) => Math.min(...ys.map((v) => v[i]!))), upper: at.map((i) => Math.max(...ys.map((v) => v[i]!))) } };
+  });
+}
+
+const lossLines = (seeds: Seeds[], x: (r: HistoryRow) => number): Line[] => seedLines(seeds, x, smoothedLoss);
+const over = (s: Seeds, f: (r: RunResult) => number, digits = 3): string => spread(s.runs.map(f), digits);
+const bandNote = (seeds: Seeds[]): string => (seeds[0]!.runs.length > 1 ? `; line: mean over ${seeds[0]!.runs.length} seeds, band: min–max` : '');
+
+const step: (r: HistoryRow) => number = (r) => r.step;
+const lossAxis = { name: 'training loss, moving average (nats)' };
+
+type Section = (seeds: Seeds[]) => string;
+
+const sections: Record<ExperimentId, Section> = {
+  scaling: (seeds) => {
+    const dense = seeds.find((s) => s.name === 'dense');
+    return lineChart({ title: `Training loss against steps${bandNote(seeds)}`, x: { name: 'step' }, y: lossAxis, lines: lossLines(seeds, step) }) +
+      lineChart({ title: 'Training loss against training wall time', x: { name: 'training seconds' }, y: lossAxis, lines: lossLines(seeds, (h) => h.seconds) }) +
+      table(['run', 'experts', 'parameters', 'forward FLOPs / token', 'vs dense', 'held-out loss (nats)', 'tokens / s'], seeds.map((s) => {
+        const r = s.runs[0]!;
+        return [s.name, r.numExperts, int(r.params), int(r.flopsPerToken), dense ? `${fmt(r.flopsPerToken / dense.runs[0]!.flopsPerToken)}×` : '—', over(s, (x) => x.finalLoss), over(s, (x) => x.tokensPerSecond, 0)];
+      }));
+  },
+  topk: (seeds) =>
+    lineChart({ title: `Training loss against training wall time${bandNote(seeds)}`, x: { name: 'training seconds' }, y: lossAxis, lines: lossLines(seeds, (h) => h.seconds) }) +
+    lineChart({ title: 'Training loss against training FLOPs (forward, backward and optimizer)', x: { name: 'training FLOPs', si: true }, y: lossAxis, lines: lossLines(seeds, (h) => h.flops) }) +
+    table(['run', 'top-k', 'forward FLOPs / token (model)', 'forward FLOPs / token (switch layers)', 'held-out loss (nats)', 'ms / step'], seeds.map((s) => {
+      const r = s.runs[0]!;
+      return [s.name, r.topK, int(r.flopsPerToken), int(r.switchFlopsPerToken), over(s, (x) => x.finalLoss), over(s, (x) => 1000 * x.secondsPerStep, 0)];
+    })),
+  balance: (seeds) =>
+    seeds.map((s) => {
+      const { columns, values } = choiceShares(s.histories[0]!);
+      return heatmap({
+        title: `${s.name} (α = ${s.runs[0]!.balanceCoef}), seed ${s.runs[0]!.seed}: each expert's share of the router's choices`,
+        columns, rows: values.map((_, e) => `expert ${e}`), x: 'step', y: '', values, uniform: 1 / values.length,
+      });
+    }).join('') +
+    lineChart({
+      title: `Router entropy (ln E = uniform)${bandNote(seeds)}`, x: { name: 'step' }, y: { name: 'router entropy (nats)' },
+      lines: seedLines(seeds, step, (h) => h.map((r) => r.routerEntropy)),
+    }) +
+    table(['run', 'α', 'busiest expert\'s share', 'load CV', 'router entropy (nats)', 'dropped fraction', 'held-out loss (nats)'], seeds.map((s) => [
+      s.name, s.runs[0]!.balanceCoef ?? '—', over(s, busiestShare), over(s, loadCV, 2), over(s, (r) => r.routerEntropy, 2), over(s, (r) => r.droppedFraction), over(s, (r) => r.finalLoss),
+    ])),
+  capacity: (seeds) =>
+    barChart({
+      title: `Dropped tokens and time per step${seeds[0]!.runs.length > 1 ? ' (means over seeds)' : ''}`,
+      categories: seeds.map((s) => `capacity factor ${s.runs[0]!.capacityFactor}`),
+      y: [{ name: 'dropped fraction of tokens' }, { name: 'milliseconds per training step' }],
+      bars: [
+        { name: 'dropped fraction', digits: 3, values: seeds.map((s) => mean(s.runs.map((r) => r.droppedFraction))) },
+        { name: 'ms per step', axis: 1, digits: 0, values: seeds.map((s) => mean(s.runs.map((r) => 1000 * r.secondsPerStep))) },
+      ],
+    }) +
+    lineChart({ title: `Training loss against steps${bandNote(seeds)}`, x: { name: 'step' }, y: lossAxis, lines: lossLines(seeds, step) }) +
+    table(['run', 'capacity factor', 'dropped fraction', 'ms / step', 'forward FLOPs / token', 'held-out loss (nats)'], seeds.map((s) => [
+      s.name, s.runs[0]!.capacityFactor ?? '—', over(s, (r) => r.droppedFraction), over(s, (r) => 1000 * r.secondsPerStep, 0), int(s.runs[0]!.flopsPerToken), over(s, (r) => r.finalLoss),
+    ])),
+  specialization: (seeds) => seeds.map((s) => {
+    const run = s.runs[0]!;
+    const values = run.specialization.map((row) => row.map((n) => n / Math.max(1, row.reduce((a, b) => a + b, 0))));
+    return heatmap({
+      title: `${s.name}, seed ${run.seed}: share of each sub-language's tokens per expert (last quarter of training)`, labels: true,
+      columns: values[0]!.map((_, e) => `e${e}`), rows: values.map((_, g) => `lang ${g}`), x: 'expert', y: '', values, uniform: 1 / values[0]!.length,
+    }) + table(['seed', 'NMI (sub-language; expert)', 'largest NMI of 20 random routers'], s.runs.map((r) => [r.seed, fmt(nmi(r.specialization)), fmt(randomRouterNMI(r.specialization))]));
+  }).join(''),
+};
+
+/** Shares of each expert in the router's choices over training, in ~12 time buckets: [expert][bucket]. */
 function choiceShares(history: HistoryRow[], buckets = 12): { columns: string[]; values: number[][] } {
   const size = Math.max(1, Math.ceil(history.length / buckets));
   const groups = Array.from({ length: Math.ceil(history.length / size) }, (_, b) => history.slice(b * size, (b + 1) * size));
@@ -94,97 +138,29 @@ function choiceShares(history: HistoryRow[], buckets = 12): { columns: string[];
   };
 }
 
-const busiestShare = (r: RunResult): number => Math.max(...r.tokensPerExpert) / Math.max(1, r.tokensPerExpert.reduce((a, b) => a + b, 0));
-
-type Section = (runs: RunResult[], results: Results, trained: Map<string, TrainedRun>) => string;
-
-const lossLines = (runs: RunResult[], trained: Map<string, TrainedRun>, x: (r: HistoryRow) => number): Line[] =>
-  runs.map((r) => ({ name: r.name, points: smooth(trained.get(r.name)!.history, x, (h) => h.loss) }));
-
-const sections: Record<ExperimentId, { claim: string; body: Section }> = {
-  scaling: {
-    claim: 'Adding experts adds parameters but not compute per token, and the extra parameters lower the loss (the paper\'s Figure 1, at toy scale).',
-    body: (runs, _results, trained) => {
-      const dense = runs.find((r) => r.name === 'dense');
-      return lineChart({ title: 'Training loss (moving average) against steps', x: 'step', y: 'cross-entropy (nats)', lines: lossLines(runs, trained, (h) => h.step) }) +
-        table(['run', 'experts', 'parameters', 'FLOPs / token (forward)', 'vs dense', 'held-out loss', 'tokens / s'], runs.map((r) => [
-          r.name, r.numExperts, int(r.params), int(r.flopsPerToken), dense ? `${fmt(r.flopsPerToken / dense.flopsPerToken, 3)}×` : '—', fmt(r.finalLoss), int(r.tokensPerSecond),
-        ]));
-    },
-  },
-  topk: {
-    claim: 'Top-1 routing (Switch) costs a fraction of a classic MoE: with E = 4, sending each token to all four experts costs four times the expert compute.',
-    body: (runs, results, trained) => {
-      const top1 = runs.find((r) => r.topK === 1), all = runs.find((r) => r.topK === r.numExperts);
-      const ffn = results.switchFlopsPerToken;
-      const ratio = top1 && all ? ffn[top1.name]! / ffn[all.name]! : NaN;
-      return `<p class="headline">Measured expert-layer compute of top-1 ÷ the dense ensemble (top-4): <b>${fmt(ratio, 3)}</b> (the article's "one quarter").</p>` +
-        lineChart({ title: 'Loss against training wall time', x: 'seconds', y: 'cross-entropy (nats)', lines: lossLines(runs, trained, (h) => h.seconds) }) +
-        lineChart({ title: 'Loss against profiled training FLOPs', x: 'FLOPs', y: 'cross-entropy (nats)', lines: lossLines(runs, trained, (h) => h.flops) }) +
-        table(['run', 'top-k', 'FLOPs / token (model)', 'FLOPs / token (switch layers)', 'held-out loss', 'tokens / s', 'wall s'], runs.map((r) => [
-          r.name, r.topK, int(r.flopsPerToken), int(ffn[r.name] ?? NaN), fmt(r.finalLoss), int(r.tokensPerSecond), fmt(r.wallSeconds, 1),
-        ]));
-    },
-  },
-  balance: {
-    claim: 'The balancing loss (α = 0.01) spreads the router\'s choices over the experts; without it (α = 0) the busiest expert takes a larger share.',
-    body: (runs, _results, trained) => {
-      const shares = runs.map((r) => `<b>${fmt(busiestShare(r))}</b> with α = ${r.balanceCoef}`).join(', ');
-      return `<p class="headline">The busiest expert's share of the router's choices over the last quarter of training: ${shares} (uniform: ${fmt(1 / runs[0]!.numExperts)}).</p>` +
-        runs.map((r) => {
-          const { columns, values } = choiceShares(trained.get(r.name)!.history);
-          return heatmap({
-            title: `${r.name} (α = ${r.balanceCoef}): share of router choices per expert over training`,
-            columns, rows: values.map((_, e) => `expert ${e}`), x: 'step', y: '', values,
-          });
-        }).join('') +
-        lineChart({ title: 'Router entropy (nats; ln E = uniform)', x: 'step', y: 'entropy', lines: runs.map((r) => ({ name: r.name, points: smooth(trained.get(r.name)!.history, (h) => h.step, (h) => h.routerEntropy) })) }) +
-        table(['run', 'α', 'busiest expert\'s share of tokens', 'router entropy (end)', 'dropped fraction', 'held-out loss'], runs.map((r) => {
-          const h = trained.get(r.name)!.history;
-          return [r.name, r.balanceCoef ?? '—', fmt(busiestShare(r)), fmt(h[h.length - 1]!.routerEntropy), fmt(r.droppedFraction), fmt(r.finalLoss)];
-        }));
-    },
-  },
-  capacity: {
-    claim: 'The capacity factor trades dropped tokens against compute: a small one drops tokens (their layer output is zero), a large one spends FLOPs on empty slots.',
-    body: (runs, _results, trained) =>
-      barChart({ title: 'Dropped-token fraction and held-out loss', categories: runs.map((r) => `cf ${r.capacityFactor}`), y: '', bars: [
-        { name: 'dropped fraction', values: runs.map((r) => Number(fmt(r.droppedFraction))) },
-        { name: 'held-out loss', values: runs.map((r) => Number(fmt(r.finalLoss))) },
-      ] }) +
-      lineChart({ title: 'Training loss against steps', x: 'step', y: 'cross-entropy (nats)', lines: lossLines(runs, trained, (h) => h.step) }) +
-      table(['run', 'capacity factor', 'dropped fraction', 'held-out loss', 'FLOPs / token', 'tokens / s'], runs.map((r) => [
-        r.name, r.capacityFactor ?? '—', fmt(r.droppedFraction), fmt(r.finalLoss), int(r.flopsPerToken), int(r.tokensPerSecond),
-      ])),
-  },
-  specialization: {
-    claim: 'Experts specialize: tokens of different sub-languages go to different experts.',
-    body: (runs, _results, trained) => runs.map((r) => {
-      const run = trained.get(r.name)!;
-      const values = run.specialization.map((row) => row.map((n) => n / Math.max(1, row.reduce((a, b) => a + b, 0))));
-      return heatmap({
-        title: `${r.name}: share of each group's tokens per expert (last quarter of training)`, labels: true,
-        columns: values[0]!.map((_, e) => `e${e}`), rows: [...run.groupNames], x: 'expert', y: '', values,
-      });
-    }).join(''),
-  },
-};
+const style = `.warn { color: #a00; } .banner { background: #fff4d6; border: 1px solid #e0b84c; padding: .6em 1em; }\n${verdictStyle}`;
 
 function page(results: Results, trained: Map<string, TrainedRun>): string {
   const { settings: s, machine: m } = results;
+  const verdicts = judge(results);
   const body = experimentIds.map((id) => {
     const runs = results.runs.filter((r) => r.experiment === id);
     if (runs.length === 0) return '';
-    const { claim, body: render } = sections[id];
-    return `<section id="${id}"><h2>${escape(experiments[id].title)}</h2><p class="claim">${escape(claim)}</p>${render(runs, results, trained)}</section>`;
+    const mine = verdicts.filter((v) => v.experiment === id).map(verdictBlock).join('');
+    return `<section id="${id}"><h2>${escape(experiments[id].title)}</h2>${mine}${sections[id](seedsOf(runs, trained))}</section>`;
   }).join('\n');
   const model = s.model;
-  return `${pageHead('switch-ts demo report', '.warn { color: #a00; }')}
+  const seeds = s.seeds.length === 1 ? `seed ${s.seeds[0]}` : `seeds ${s.seeds.join(', ')}`;
+  return `${pageHead('switch-ts demo report', style)}
 <h1>Switch Transformer claims, at toy scale</h1>
+${s.quick ? '<p class="banner"><b>Quick run:</b> one seed and a few steps. It checks that the demo works end to end (the plumbing), not the claims: the verdicts are not judged and the curves say nothing about the paper. Run <code>pnpm demo</code> without <code>--quick</code> for that.</p>' : ''}
 <p>Data: ${escape(s.data)}. Model: d<sub>model</sub> ${model.dModel}, ${model.numHeads} heads, ${model.numLayers} layers (switch FFN in layers 1, 3, …), d<sub>ff</sub> ${model.dFF}, ${model.seqLen} tokens per sequence;
-batch ${s.batchSize}, ${s.steps} steps, Adam lr ${s.lr} (warmup, then linear decay), seed ${s.seed}. Machine: ${escape(m.cpu)} × ${m.cores}, Node ${escape(m.node)}, backend ${escape(m.backend)}.
-Every number on this page comes from <a href="results.json">results.json</a>; per-step curves from <code>runs/*.csv</code>. How to read it: <code>docs/guide.md</code> (section "Reading the report").</p>
+batch ${s.batchSize}, ${s.steps} steps, Adam lr ${s.lr} (warmup, then linear decay), ${seeds} (each seed draws its own synthetic language, initialization and batches). Machine: ${escape(m.cpu)} × ${m.cores}, Node ${escape(m.node)}, backend ${escape(m.backend)}.
+Every number on this page comes from <a href="results.json">results.json</a>; per-step curves from <code>runs/*.csv</code>. How to read it: <a href="../../docs/guide.md#reading-the-report">docs/guide.md, "Reading the report"</a>.</p>
 ${s.pending.length > 0 ? `<p class="warn">Incomplete: ${s.pending.length} run${s.pending.length > 1 ? 's have' : ' has'} not finished (${escape(s.pending.join(', '))}): the demo is still running, or was stopped. Rerun the same command with <code>--resume</code> to finish them; finished runs are kept.</p>` : ''}
+<h2>The claims and their verdicts</h2>
+<p>A claim <b>holds</b> when its measure goes the claimed way in every seed; otherwise it <b>does not hold at this scale</b>.</p>
+${verdictTable(verdicts, 'numbers (mean, min–max over seeds)')}
 ${body}
 </body></html>
 `;

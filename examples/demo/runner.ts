@@ -3,18 +3,29 @@ import { fileURLToPath } from 'node:url';
 import type { DataSpec } from './cli.js';
 import { syntheticCorpus, textCorpus, type Corpus } from './data.js';
 import { saveRun, type RunFolder } from './store.js';
-import { train, type Progress, type RunSpec, type TrainSettings, type TrainedRun } from './train.js';
+import { runId, train, type Progress, type RunSpec, type TrainSettings, type TrainedRun } from './train.js';
 
+/** The corpus of a seed: the synthetic language is drawn from the seed too, so seeds sample the data as well. */
 export function corpusOf(data: DataSpec, settings: TrainSettings): Corpus {
   return data.kind === 'text'
     ? textCorpus(data.text, data.name, settings.model.seqLen)
     : syntheticCorpus({ languages: 16, words: 64, noise: 0.05, seed: settings.seed });
 }
 
-/** A run to train, and the folder it is kept in once finished. */
+/** A run to train (a spec with a seed), and the folder it is kept in once finished. */
 export interface Job {
   spec: RunSpec;
+  seed: number;
   folder: RunFolder;
+}
+
+/** Each seed's corpus, built once per process. */
+export function corpusCache(data: DataSpec, settings: TrainSettings): (seed: number) => Corpus {
+  const corpora = new Map<number, Corpus>();
+  return (seed) => {
+    if (!corpora.has(seed)) corpora.set(seed, corpusOf(data, { ...settings, seed }));
+    return corpora.get(seed)!;
+  };
 }
 
 export interface RunEvents {
@@ -26,19 +37,30 @@ export interface RunEvents {
 /** Waits for the event loop's next turn: between steps, progress is drawn and events are heard. */
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Trains a run and keeps it in its folder before anyone hears that it finished. */
+/** Trains a run with its seed and keeps it in its folder before anyone hears that it finished. */
 export async function trainAndKeep(job: Job, corpus: Corpus, settings: TrainSettings, tick: (p: Progress) => Promise<void>): Promise<TrainedRun> {
-  const { run, model } = await train(job.spec, corpus, settings, tick);
+  const { run, model } = await train(job.spec, corpus, { ...settings, seed: job.seed }, tick);
   saveRun(job.folder, run, model);
   return run;
 }
 
+/**
+ * A few throwaway steps of a small Switch model, before a process's first run: V8 compiles the
+ * kernels, and WebAssembly its matmul, during the first steps it sees, and the wall-time claims
+ * must not charge that to whichever run happens to come first.
+ */
+export async function warmUp(corpus: Corpus, settings: TrainSettings): Promise<void> {
+  const spec: RunSpec = { name: 'warm-up', ffn: { kind: 'switch', numExperts: 2, topK: 2, capacityFactor: 1, balanceCoef: 0.01 } };
+  await train(spec, corpus, { ...settings, steps: 3, evalBatches: 1 }, () => {});
+}
+
 /** Trains the runs one after another in this process. */
 export async function runInProcess(jobs: Job[], data: DataSpec, settings: TrainSettings, events: RunEvents): Promise<void> {
-  const corpus = corpusOf(data, settings);
+  const corpus = corpusCache(data, settings);
+  if (jobs.length > 0) await warmUp(corpus(jobs[0]!.seed), settings);
   for (const job of jobs) {
-    events.done(await trainAndKeep(job, corpus, settings, async (p) => {
-      events.progress(job.spec.name, p);
+    events.done(await trainAndKeep(job, corpus(job.seed), settings, async (p) => {
+      events.progress(runId(job.spec.name, job.seed), p);
       await nextTurn();
     }));
   }

@@ -6,7 +6,7 @@ import { ProgressView } from './progress.js';
 import { machine } from '../shared/machine.js';
 import { corpusOf, runInProcess, runInWorkers, type Job, type RunEvents } from './runner.js';
 import { loadRun, runFolder } from './store.js';
-import { modelFor, type TrainedRun } from './train.js';
+import { modelFor, runId, type TrainedRun } from './train.js';
 
 /**
  * Trains the runs `options` asks for (with `resume`, those not already finished in `out` with the
@@ -19,38 +19,42 @@ export async function runDemo(options: Options, out: NodeJS.WriteStream): Promis
   // The report, and with it the chart library, loads once the options have passed every check.
   const { resultsOf, writeReport } = await import('./report.js');
   const dir = resolve(options.out);
-  const specs = runsFor(experiments);
-  const jobs: Job[] = specs.map((spec) => ({ spec, folder: runFolder(dir, spec, settings, options.data, corpus.description) }));
+  // Seed-major: with --resume, a demo stopped early has whole seeds to show.
+  const jobs: Job[] = options.seeds.flatMap((seed) => runsFor(experiments).map((spec) => ({
+    spec, seed, folder: runFolder(dir, spec, seed, settings, options.data, corpus.description),
+  })));
+  const id = (job: Job): string => runId(job.spec.name, job.seed);
   const finished = new Map<string, TrainedRun>();
   const report = (): void => writeReport(dir, {
-    version: 1,
+    version: 2,
     machine: machine(),
-    settings: { ...settings, data: corpus.description, pending: specs.filter((s) => !finished.has(s.name)).map((s) => s.name) },
+    settings: { ...settings, seeds: options.seeds, quick: options.quick, data: corpus.description, pending: jobs.map(id).filter((name) => !finished.has(name)) },
     runs: resultsOf(finished, experiments),
-    switchFlopsPerToken: Object.fromEntries([...finished].map(([name, run]) => [name, run.switchFlopsPerToken])),
   }, finished);
 
   if (options.resume) {
-    for (const { spec, folder } of jobs) {
-      const found = loadRun(folder, modelFor(spec, corpus, settings));
+    for (const job of jobs) {
+      const found = loadRun(job.folder, modelFor(job.spec, corpus, { ...settings, seed: job.seed }));
       if ('run' in found) {
-        finished.set(spec.name, found.run);
-        out.write(`resumed ${spec.name} from ${folder.dir} (finished earlier with the same settings)\n`);
+        finished.set(id(job), found.run);
+        out.write(`resumed ${id(job)} from ${job.folder.dir} (finished earlier with the same settings)\n`);
       } else if (found.reason !== null) {
-        out.write(`retraining ${spec.name}: ${folder.dir} cannot be reused: ${found.reason}\n`);
+        out.write(`retraining ${id(job)}: ${job.folder.dir} cannot be reused: ${found.reason}\n`);
       }
     }
   }
-  const todo = jobs.filter((j) => !finished.has(j.spec.name));
+  const todo = jobs.filter((j) => !finished.has(id(j)));
   const started = performance.now();
-  out.write(`demo: ${todo.length} of ${specs.length} runs to train (${experiments.join(', ')}), ${settings.steps} steps each, ${Math.min(options.jobs, todo.length)} at a time; ${corpus.description}\n`);
+  const seeds = options.seeds.length === 1 ? `seed ${options.seeds[0]}` : `seeds ${options.seeds[0]}–${options.seeds.at(-1)}`;
+  out.write(`demo: ${todo.length} of ${jobs.length} runs to train (${experiments.join(', ')}; ${seeds}), ${settings.steps} steps each, ${Math.min(options.jobs, todo.length)} at a time; ${corpus.description}\n`);
   out.write(`demo: each run is kept in ${dir}/runs as it finishes; if the demo stops, the same command with --resume finishes it\n`);
   const view = new ProgressView(out, Math.max(1, Math.round(settings.steps / 5)));
   const events: RunEvents = {
     progress: (name, p) => view.update(name, p),
     done: (run) => {
-      finished.set(run.spec.name, run);
-      view.log(`done ${run.spec.name.padEnd(10)} held-out loss ${run.finalLoss.toFixed(3)}  ${Math.round(run.tokensPerSecond)} tok/s  ${run.wallSeconds.toFixed(1)} s  (${finished.size}/${specs.length})`, run.spec.name);
+      const name = runId(run.spec.name, run.seed);
+      finished.set(name, run);
+      view.log(`done ${name.padEnd(13)} held-out loss ${run.finalLoss.toFixed(3)}  ${Math.round(run.tokensPerSecond)} tok/s  ${run.wallSeconds.toFixed(1)} s  (${finished.size}/${jobs.length})`, name);
       report();
     },
   };

@@ -3,16 +3,16 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import { loadSafetensors, saveSafetensors, type Module } from '@switch-ts/tensor';
 import type { DataSpec } from './cli.js';
-import type { RunSpec, TrainSettings, TrainedRun } from './train.js';
+import { runId, type RunSpec, type TrainSettings, type TrainedRun } from './train.js';
 
 /**
- * Finished runs on disk, so that a kill at any moment loses only the runs in flight: OUT/runs/NAME/
+ * Finished runs on disk, so that a kill at any moment loses only the runs in flight: OUT/runs/NAME-sSEED/
  * holds model.safetensors (the trained weights) and run.json (the results and the hash of the
  * run's full configuration), and run.json is written last, so a run is finished once it exists.
  */
 
 /** Bump when a change to the training code makes earlier runs no longer comparable. */
-const RUN_FORMAT = 1;
+const RUN_FORMAT = 2;
 
 export interface RunFolder {
   dir: string;
@@ -29,10 +29,13 @@ function canonical(value: unknown): string {
   return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
-/** Where a run lives under `out`, and the hash of its configuration (a text by its content, not its file name). */
-export function runFolder(out: string, spec: RunSpec, settings: TrainSettings, data: DataSpec, description: string): RunFolder {
+/** Where a run of `spec` with `seed` lives under `out`, and the hash of its configuration (a text by its content, not its file name). */
+export function runFolder(out: string, spec: RunSpec, seed: number, settings: TrainSettings, data: DataSpec, description: string): RunFolder {
   const source = data.kind === 'text' ? { text: sha256(data.text) } : { synthetic: description };
-  return { dir: join(out, 'runs', spec.name), hash: sha256(canonical({ format: RUN_FORMAT, spec, settings, data: source })) };
+  return {
+    dir: join(out, 'runs', runId(spec.name, seed)),
+    hash: sha256(canonical({ format: RUN_FORMAT, spec, settings: { ...settings, seed }, data: source })),
+  };
 }
 
 /** Writes beside `path`, then renames: a file is whole or absent, whenever the process dies. */
@@ -48,7 +51,7 @@ export function saveRun(folder: RunFolder, run: TrainedRun, model: Module): void
   const marker = join(folder.dir, 'run.json');
   rmSync(marker, { force: true });
   mkdirSync(folder.dir, { recursive: true });
-  saveSafetensors(model, join(folder.dir, 'model.safetensors'), { metadata: { run: run.spec.name, config: folder.hash } });
+  saveSafetensors(model, join(folder.dir, 'model.safetensors'), { metadata: { run: runId(run.spec.name, run.seed), config: folder.hash } });
   writeFileAtomic(marker, JSON.stringify({ format: RUN_FORMAT, config: folder.hash, run }) + '\n');
 }
 

@@ -45,8 +45,13 @@ export interface HistoryRow {
   choices: number[];
 }
 
+/** A run of one spec with one seed: its name in progress lines, files and results. */
+export const runId = (name: string, seed: number): string => `${name}-s${seed}`;
+
 export interface TrainedRun {
   spec: RunSpec;
+  /** The seed of its data, initialization and batches. */
+  seed: number;
   params: number;
   flopsPerToken: number;
   switchFlopsPerToken: number;
@@ -54,6 +59,8 @@ export interface TrainedRun {
   tokensPerSecond: number;
   droppedFraction: number;
   tokensPerExpert: number[];
+  /** Mean router entropy (nats) over the last quarter of training. */
+  routerEntropy: number;
   wallSeconds: number;
   history: HistoryRow[];
   /** [group][expert]: top-1 router choices of each token group over the last quarter of training. */
@@ -148,9 +155,10 @@ export async function train(
   const evaluation = evaluate(model, corpus, settings);
   const last = history.slice(-tail);
   const run: TrainedRun = {
-    spec, params: model.parameterCount(), ...evaluation,
+    spec, seed, params: model.parameterCount(), ...evaluation,
     tokensPerSecond: (steps * tokensPerStep) / trainingSeconds,
     droppedFraction: mean(last.map((r) => r.droppedFraction)),
+    routerEntropy: mean(last.map((r) => r.routerEntropy)),
     tokensPerExpert: last.reduce((sum, r) => sum.map((n, e) => n + r.choices[e]!), new Array<number>(E).fill(0)),
     wallSeconds: trainingSeconds, history, specialization, groupNames: corpus.groupNames,
   };

@@ -23,6 +23,8 @@ export const model = { dModel: 128, dFF: 512, numExperts: 4, groups: 4, groupSiz
 
 export interface Settings {
   steps: number;
+  /** A smoke run: it checks the plumbing and judges no claim. */
+  quick: boolean;
 }
 
 const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -48,7 +48,7 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
     out.write(usage + '\n');
     return 0;
   }
-  const settings: Settings = values.quick ? { steps: 1 } : { steps: 5 };
+  const settings: Settings = values.quick ? { steps: 1, quick: true } : { steps: 5, quick: false };
   const dir = values.out === undefined ? defaultOut : resolve(process.env.INIT_CWD ?? process.cwd(), values.out);
   const started = performance.now();
   out.write(`demo:devices: ${specs.length} cases, E = ${model.numExperts}, ${model.groups * model.groupSize} tokens, dModel ${model.dModel}, dFF ${model.dFF}, ${availableParallelism()} cores\n`);

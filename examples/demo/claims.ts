@@ -1,0 +1,213 @@
+import { Rng } from '@switch-ts/tensor';
+import type { Verdict } from '../shared/verdicts.js';
+import { experiments, type ExperimentId } from './experiments.js';
+import type { Results, RunResult } from './results.js';
+
+/**
+ * The claims the demo checks, each judged from results.json alone: a claim "holds" when its
+ * measure goes the claimed way in every seed, so that a verdict is never a seed's luck; otherwise
+ * it "does not hold at this scale". A quick run checks the plumbing and judges nothing.
+ */
+
+export { verdictText, type Verdict } from '../shared/verdicts.js';
+const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+
+/** "mean (min–max)" over the seeds, or the one value. */
+export function spread(values: number[], digits = 3): string {
+  if (values.length === 1) return fmt(values[0]!, digits);
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return `${fmt(mean, digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
+}
+
+/** Training seconds until the smoothed training loss first reaches `target`, interpolated between curve points; Infinity if never. */
+export function secondsToLoss(run: RunResult, target: number): number {
+  const c = run.curve;
+  for (let i = 0; i < c.length; i++) {
+    const [, seconds, , loss] = c[i]!;
+    if (loss > target) continue;
+    if (i === 0) return seconds;
+    const [, s0, , l0] = c[i - 1]!;
+    return s0 + ((seconds - s0) * (l0 - target)) / (l0 - loss);
+  }
+  return Infinity;
+}
+
+const finalTrainingLoss = (run: RunResult): number => run.curve[run.curve.length - 1]![3];
+const total = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+export const busiestShare = (r: RunResult): number => Math.max(...r.tokensPerExpert) / Math.max(1, total(r.tokensPerExpert));
+
+/** Coefficient of variation (σ/μ) of the router's choices per expert: 0 when perfectly even. */
+export function loadCV(r: RunResult): number {
+  const mean = total(r.tokensPerExpert) / r.tokensPerExpert.length;
+  const variance = total(r.tokensPerExpert.map((n) => (n - mean) ** 2)) / r.tokensPerExpert.length;
+  return mean > 0 ? Math.sqrt(variance) / mean : 0;
+}
+
+const entropy = (counts: number[]): number => {
+  const n = total(counts);
+  return -total(counts.map((c) => (c > 0 ? (c / n) * Math.log(c / n) : 0)));
+};
+
+/**
+ * Normalised mutual information between a token's group and its expert, 2·I(G;E) / (H(G) + H(E))
+ * (scikit-learn's default normalisation): 0 when the expert says nothing about the group, 1 when
+ * each group has its own experts.
+ */
+export function nmi(counts: number[][]): number {
+  const rows = counts.map(total), columns = counts[0]!.map((_, e) => total(counts.map((row) => row[e]!)));
+  const joint = entropy(counts.flat());
+  const hg = entropy(rows), he = entropy(columns);
+  return hg + he > 0 ? (2 * (hg + he - joint)) / (hg + he) : 0;
+}
+
+/**
+ * The largest NMI of `draws` random routers with the run's own loads: each token goes to expert e
+ * with probability load_e / N, whatever its group. A finite sample has some NMI by chance; an
+ * NMI above every draw is specialisation, not chance.
+ */
+export function randomRouterNMI(counts: number[][], draws = 20, seed = 0): number {
+  const rng = new Rng(seed);
+  const columns = counts[0]!.map((_, e) => total(counts.map((row) => row[e]!)));
+  const n = total(columns);
+  const cumulative = columns.map((_, e) => total(columns.slice(0, e + 1)) / n);
+  let best = 0;
+  for (let d = 0; d < draws; d++) {
+    const sample = counts.map((row) => {
+      const out = new Array<number>(columns.length).fill(0);
+      for (let t = total(row); t > 0; t--) {
+        const u = rng.next();
+        let e = 0;
+        while (e < columns.length - 1 && u >= cumulative[e]!) e++;
+        out[e]!++;
+      }
+      return out;
+    });
+    best = Math.max(best, nmi(sample));
+  }
+  return best;
+}
+
+/** The runs of `experiment` as one map per seed, name → run, for the seeds where all of its runs finished. */
+function perSeed(results: Results, experiment: ExperimentId): Map<string, RunResult>[] {
+  const all = results.runs.filter((r) => r.experiment === experiment);
+  return results.settings.seeds.flatMap((seed) => {
+    const runs = new Map(all.filter((r) => r.seed === seed).map((r) => [r.name, r]));
+    return experiments[experiment].runs.every((spec) => runs.has(spec.name)) ? [runs] : [];
+  });
+}
+
+interface ClaimCheck {
+  experiment: ExperimentId;
+  claim: string;
+  measure: string;
+  /** The numbers shown, from every seed's runs. */
+  value: (seeds: Map<string, RunResult>[]) => string;
+  /** Whether the claim goes the claimed way in one seed. */
+  holdsIn: (runs: Map<string, RunResult>) => boolean;
+}
+
+const over = (seeds: Map<string, RunResult>[], name: string, f: (r: RunResult) => number, digits = 3): string => spread(seeds.map((s) => f(s.get(name)!)), digits);
+const capacityOrder = (runs: RunResult[]): string[] => [...new Set(runs.map((r) => r.name))].sort((a, b) =>
+  runs.find((r) => r.name === a)!.capacityFactor! - runs.find((r) => r.name === b)!.capacityFactor!);
+const byTopK = (runs: RunResult[]): string[] => [...new Set(runs.map((r) => r.name))].sort((a, b) => runs.find((r) => r.name === a)!.topK - runs.find((r) => r.name === b)!.topK);
+/** A loss every run of the seed reaches: the highest of their final training losses. */
+const commonTarget = (runs: RunResult[]): number => Math.max(...runs.map(finalTrainingLoss));
+
+const checks: ClaimCheck[] = [
+  {
+    experiment: 'scaling',
+    claim: 'More experts at equal FLOPs per token lower the loss.',
+    measure: 'held-out loss after the same steps, dense vs the Switch runs with E ≥ 8, whose forward FLOPs per token are within 10 % of dense',
+    value: (seeds) => [...seeds[0]!.keys()].filter((n) => n === 'dense' || seeds[0]!.get(n)!.numExperts >= 8).map((n) => `${n} ${over(seeds, n, (r) => r.finalLoss)}`).join('; '),
+    holdsIn: (runs) => {
+      const dense = runs.get('dense')!;
+      return [...runs.values()].filter((r) => r.numExperts >= 8)
+        .every((r) => r.finalLoss < dense.finalLoss && Math.abs(r.flopsPerToken / dense.flopsPerToken - 1) <= 0.1);
+    },
+  },
+  {
+    experiment: 'scaling',
+    claim: 'More experts reach the dense model\'s loss sooner in wall time.',
+    measure: 'training seconds until the moving-average training loss reaches the dense run\'s final one: dense vs switch-e8',
+    value: (seeds) => ['dense', 'switch-e8'].map((n) => `${n} ${spread(seeds.map((s) => secondsToLoss(s.get(n)!, finalTrainingLoss(s.get('dense')!))), 1)} s`).join('; '),
+    holdsIn: (runs) => {
+      const target = finalTrainingLoss(runs.get('dense')!);
+      return secondsToLoss(runs.get('switch-e8')!, target) < secondsToLoss(runs.get('dense')!, target);
+    },
+  },
+  {
+    experiment: 'topk',
+    claim: 'Top-1 routing costs about a quarter of the expert compute of sending each token to all 4 experts.',
+    measure: 'profiled forward FLOPs per token of the switch layers, top-1 ÷ top-4 (E = 4, capacity factor 1); "about a quarter" is 0.20–0.30',
+    value: (seeds) => {
+      const [top1, , top4] = byTopK([...seeds[0]!.values()]);
+      return `${spread(seeds.map((s) => s.get(top1!)!.switchFlopsPerToken / s.get(top4!)!.switchFlopsPerToken))}`;
+    },
+    holdsIn: (runs) => {
+      const names = byTopK([...runs.values()]);
+      const ratio = runs.get(names[0]!)!.switchFlopsPerToken / runs.get(names[names.length - 1]!)!.switchFlopsPerToken;
+      return ratio >= 0.2 && ratio <= 0.3;
+    },
+  },
+  {
+    experiment: 'topk',
+    claim: 'Top-1 reaches a given loss sooner in wall time than top-2 and top-4.',
+    measure: 'training seconds until the moving-average training loss reaches the highest final training loss of the three runs (a loss all of them reach)',
+    value: (seeds) => byTopK([...seeds[0]!.values()]).map((n) => `${n} ${spread(seeds.map((s) => secondsToLoss(s.get(n)!, commonTarget([...s.values()]))), 1)} s`).join('; '),
+    holdsIn: (runs) => {
+      const target = commonTarget([...runs.values()]);
+      const [top1, ...others] = byTopK([...runs.values()]).map((n) => secondsToLoss(runs.get(n)!, target));
+      return others.every((t) => top1! < t);
+    },
+  },
+  {
+    experiment: 'capacity',
+    claim: 'The capacity factor trades dropped tokens against time per step.',
+    measure: 'dropped fraction (last quarter of training) falls and seconds per step rise from the smallest capacity factor to the largest',
+    value: (seeds) => capacityOrder([...seeds[0]!.values()]).map((n) =>
+      `cf ${seeds[0]!.get(n)!.capacityFactor}: dropped ${over(seeds, n, (r) => r.droppedFraction)}, ${over(seeds, n, (r) => 1000 * r.secondsPerStep, 0)} ms/step`).join('; '),
+    holdsIn: (runs) => {
+      const ordered = capacityOrder([...runs.values()]).map((n) => runs.get(n)!);
+      const first = ordered[0]!, last = ordered[ordered.length - 1]!;
+      const dropsFall = ordered.every((r, i) => i === 0 || r.droppedFraction <= ordered[i - 1]!.droppedFraction) && last.droppedFraction < first.droppedFraction;
+      return dropsFall && last.secondsPerStep > first.secondsPerStep;
+    },
+  },
+  {
+    experiment: 'balance',
+    claim: 'Without the balancing loss (α = 0) the router\'s load concentrates on fewer experts.',
+    measure: 'busiest expert\'s share of the router\'s choices and the load\'s coefficient of variation over the last quarter of training, both higher at α = 0 than at α = 0.01',
+    value: (seeds) => [...seeds[0]!.values()].map((r) =>
+      `α = ${r.balanceCoef}: busiest share ${over(seeds, r.name, busiestShare)}, load CV ${over(seeds, r.name, loadCV, 2)}, router entropy ${over(seeds, r.name, (x) => x.routerEntropy, 2)} nats`).join('; '),
+    holdsIn: (runs) => {
+      const all = [...runs.values()];
+      const off = all.find((r) => r.balanceCoef === 0)!, on = all.find((r) => r.balanceCoef !== 0)!;
+      return busiestShare(off) > busiestShare(on) && loadCV(off) > loadCV(on);
+    },
+  },
+  {
+    experiment: 'specialization',
+    claim: 'Experts specialise: a token\'s sub-language tells which expert it goes to.',
+    measure: 'normalised mutual information between sub-language and expert (last quarter of training), against the largest of 20 random routers with the same loads',
+    value: (seeds) => {
+      const name = [...seeds[0]!.keys()][0]!;
+      return `${name}: NMI ${over(seeds, name, (r) => nmi(r.specialization))}; random router ${over(seeds, name, (r) => randomRouterNMI(r.specialization))}`;
+    },
+    holdsIn: (runs) => {
+      const run = [...runs.values()][0]!;
+      return nmi(run.specialization) > randomRouterNMI(run.specialization);
+    },
+  },
+];
+
+/** Every claim whose experiment finished all its runs in at least one seed, judged over those seeds. */
+export function judge(results: Results): Verdict[] {
+  return checks.flatMap((c): Verdict[] => {
+    const seeds = perSeed(results, c.experiment);
+    if (seeds.length === 0) return [];
+    return [{
+      experiment: c.experiment, claim: c.claim, measure: c.measure, value: c.value(seeds),
+      holds: results.settings.quick ? null : seeds.every(c.holdsIn),
+    }];
+  });
+}
