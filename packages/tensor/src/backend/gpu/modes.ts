@@ -31,7 +31,7 @@ function probe(mode: GpuMode): string | null {
       return headlessGlProblem() ?? (gpujs.GPU.isHeadlessGLSupported ? null : 'gpu.js reports headless-gl unsupported');
     case 'webgl2':
     case 'webgl':
-      return gpujs.GPU.isCanvasSupported ? null : `${mode} needs a browser canvas, and Node has none (use 'headlessgl')`;
+      return gpujs.GPU.isCanvasSupported ? null : `${mode} needs a browser canvas (HTMLCanvasElement), which Node and Web Workers lack (in Node use 'headlessgl')`;
     case 'webasm':
       return gpujs.GPU.isWebAssemblySupported ? null : 'WebAssembly is not available';
     case 'cpu':
