@@ -1,7 +1,5 @@
 /** The messages between the page and the training worker. */
 
-export type BackendChoice = 'cpu' | 'webgl2' | 'webasm';
-
 export interface TrainKnobs {
   numExperts: number;
   topK: number;
@@ -9,11 +7,10 @@ export interface TrainKnobs {
   /** α of the balance loss. */
   balanceCoef: number;
   lr: number;
-  backend: BackendChoice;
   seed: number;
 }
 
-export const trainDefaults: TrainKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, balanceCoef: 0.01, lr: 3e-3, backend: 'cpu', seed: 1 };
+export const trainDefaults: TrainKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, balanceCoef: 0.01, lr: 3e-3, seed: 1 };
 
 export type ToWorker = { type: 'start'; knobs: TrainKnobs } | { type: 'pause' } | { type: 'resume' };
 

@@ -83,9 +83,9 @@ function steps(k: RouteKnobs, r: RouteResult): HTMLElement[] {
         el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'token'), el('th', { scope: 'col' }, 'routes kept (expert: gate)'), el('th', { scope: 'col' }, '‖y‖'))),
         el('tbody', {}, ...r.kept.map((routes, s) => el('tr', {},
           el('th', { scope: 'row' }, `t${s}`),
-          el('td', {}, ...routes.map(({ expert, gate }) => el('span', {
-            class: 'gate', style: `width:${Math.max(gate * 12, 2.5).toFixed(2)}em;background:${expertColor(expert)}`,
-          }, `e${expert}: `, el('span', { 'data-num': `gate:${s}:${expert}` }, num(gate))))),
+          el('td', { class: 'routes' }, ...routes.map(({ expert, gate }) => el('span', { class: 'route' },
+            el('span', { class: 'gate', style: `width:${(gate * 6).toFixed(2)}em;background:${expertColor(expert)}` }),
+            `e${expert}: `, el('span', { 'data-num': `gate:${s}:${expert}` }, num(gate))))),
           el('td', { 'data-num': `norm:${s}` }, num(r.outputNorms[s]!))))))),
     step('6. Losses', 'balance = E · Σ_i f_i · P_i (eqs. 4–6); z = mean (log Σ_j e^{h_j})² (ST-MoE eq. 5); aux = α·balance + 0.001·z with α = 0.01',
       el('dl', { class: 'losses' },

@@ -17,12 +17,11 @@ export function mountTrainView(root: HTMLElement): void {
   let paused = false;
   let frame = 0;
 
-  const field = (label: string, name: keyof TrainKnobs, options: readonly (number | string)[]) =>
+  const field = (label: string, name: keyof TrainKnobs, options: readonly number[]) =>
     el('label', {}, label, el('select', { name }, ...options.map((o) => el('option', { value: String(o), ...(o === knobs[name] && { selected: '' }) }, String(o)))));
   const form = el('form', { class: 'knobs', 'aria-label': 'training knobs' },
     field('E', 'numExperts', [2, 4, 8]), field('k', 'topK', [1, 2]), field('capacity factor', 'capacityFactor', [1, 1.25, 2]),
-    field('α (balance)', 'balanceCoef', [0, 0.01, 0.1]), field('learning rate', 'lr', [1e-3, 3e-3, 1e-2]),
-    field('backend', 'backend', ['cpu', 'webgl2', 'webasm']));
+    field('α (balance)', 'balanceCoef', [0, 0.01, 0.1]), field('learning rate', 'lr', [1e-3, 3e-3, 1e-2]));
   const start = el('button', { type: 'button', id: 'train-start' }, 'Start');
   const pause = el('button', { type: 'button', id: 'train-pause', disabled: '' }, 'Pause');
   const status = el('p', { class: 'status', role: 'status', id: 'train-status' }, 'Press Start: Switch and its dense twin train side by side in a Web Worker.');
@@ -31,7 +30,7 @@ export function mountTrainView(root: HTMLElement): void {
 
   form.addEventListener('change', (e) => {
     const t = e.target as HTMLSelectElement;
-    (knobs as unknown as Record<string, unknown>)[t.name] = t.name === 'backend' ? t.value : Number(t.value);
+    (knobs as unknown as Record<string, number>)[t.name] = Number(t.value);
   });
   start.addEventListener('click', () => {
     // A fresh worker per run: nothing of the last run's backend or tensors survives a reset.
@@ -40,6 +39,7 @@ export function mountTrainView(root: HTMLElement): void {
     worker.onmessage = ({ data }: MessageEvent<FromWorker>) => receive(data);
     history = { switch: [], dense: [] };
     ready = null;
+    out.replaceChildren();
     paused = false;
     send({ type: 'start', knobs: { ...knobs } });
     start.textContent = 'Reset';

@@ -1,4 +1,4 @@
-import { Adam, Rng, clipGradNorm, crossEntropy, getBackend, profile, setBackend, tidy } from '@switch-ts/tensor';
+import { Adam, Rng, clipGradNorm, crossEntropy, getBackend, profile, tidy } from '@switch-ts/tensor';
 import { syntheticCorpus, type Batch } from '../../examples/demo/data.js';
 import { LanguageModel, type FFNConfig, type SwitchTrace } from '../../examples/demo/model.js';
 import type { FromWorker, ModelName, StepReport, ToWorker, TrainKnobs } from './protocol.js';
@@ -34,7 +34,6 @@ scope.onmessage = ({ data }) => {
 };
 
 async function train(knobs: TrainKnobs): Promise<never> {
-  setBackend(knobs.backend === 'cpu' ? 'cpu' : 'gpu', knobs.backend === 'cpu' ? {} : { mode: knobs.backend });
   const corpus = syntheticCorpus({ languages: 4, words: 24, noise: 0.05, seed: knobs.seed });
   const switchFFN: FFNConfig = { kind: 'switch', numExperts: knobs.numExperts, topK: knobs.topK, capacityFactor: knobs.capacityFactor, balanceCoef: knobs.balanceCoef };
   const runs = ([['switch', switchFFN], ['dense', { kind: 'dense' }]] as const).map(([name, ffn]): Run => {
@@ -87,7 +86,11 @@ function loadOf(traces: SwitchTrace[]): StepReport['load'] {
   };
 }
 
-/** The backend that really runs (a gpu mode that cannot run here falls back), as the page shows it. */
+/**
+ * The backend that runs, as the page shows it: the cpu backend. gpu.js cannot run its GL modes in
+ * a worker (it asks for HTMLCanvasElement), and its webasm mode failed here at the first step
+ * allocating a WebAssembly.Memory per kernel; see the playground section of the README.
+ */
 function backendName(): string {
   const b = getBackend();
   return b.mode ? `${b.name} (${b.mode})` : b.name;
