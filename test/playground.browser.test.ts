@@ -58,7 +58,7 @@ function expectedRoute(knobs: RouteKnobs): Record<string, string> {
 
 /** The page's numbers, for the keys of `expected`. */
 async function shown(page: Page, keys: string[]): Promise<Record<string, string>> {
-  const all = await page.$$eval('[data-num]', (els) => els.map((e) => [(e as HTMLElement).dataset.num!, e.textContent!.trim()]));
+  const all = await page.$$eval('[data-num]', (els) => els.map((e) => [e.getAttribute('data-num')!, e.textContent!.trim()]));
   const byKey = Object.fromEntries(all);
   return Object.fromEntries(keys.map((k) => [k, byKey[k]]));
 }
