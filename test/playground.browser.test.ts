@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crossEntropy, noGrad } from '@switch-ts/tensor';
+import { trainDefaults } from '../playground/src/protocol.js';
 import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
+import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
 
 /**
  * The playground in a real browser: Debian's chromium, headless, driven by playwright-core (which
@@ -54,6 +57,15 @@ function expectedRoute(knobs: RouteKnobs): Record<string, string> {
   }));
   y[0]!.forEach((row, s) => { cells[`norm:${s}`] = f(Math.hypot(...row)); });
   return cells;
+}
+
+/** Each model's loss on the first batch before any update, computed in Node as the worker sets it up. */
+function firstLossesInNode(): Record<'switch' | 'dense', number> {
+  const corpus = corpusFor(trainDefaults);
+  const models = modelsFor(trainDefaults, corpus.vocabSize);
+  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, batchRngFor(trainDefaults));
+  const loss = (name: 'switch' | 'dense') => noGrad(() => crossEntropy(models[name].forward(batch.inputs).logits, batch.targets).item());
+  return { switch: loss('switch'), dense: loss('dense') };
 }
 
 /** The page's numbers, for the keys of `expected`. */
@@ -103,13 +115,15 @@ describe.skipIf(browserProblem !== null && !requireBrowser)('the playground in h
     await page.locator('#route').screenshot({ path: join(screenshots, 'route.png') });
   });
 
-  it('trains Switch and its dense twin in a worker: after 50 steps both losses have fallen', async () => {
+  it('trains Switch and its dense twin in a worker: step 1 has the loss Node computes, and after 50 steps both losses have fallen', async () => {
     await page.click('#train-start');
     const steps = (model: string) => page.locator(`#train-summary tr[data-model=${model}] td.steps-done`).textContent().then(Number);
     await expect.poll(async () => Math.min(await steps('switch'), await steps('dense')), { timeout: 150_000, interval: 500 }).toBeGreaterThanOrEqual(50);
-    for (const model of ['switch', 'dense']) {
+    const firstLosses = firstLossesInNode();
+    for (const model of ['switch', 'dense'] as const) {
       const row = page.locator(`#train-summary tr[data-model=${model}]`);
       const first = Number(await row.locator('td.first-loss').textContent());
+      expect(first.toFixed(4), `${model}: step 1's loss, in the browser and in Node`).toBe(firstLosses[model].toFixed(4));
       const now = Number(await row.locator('td.loss').textContent());
       expect(now, `${model}: mean loss of the last 10 steps against step 1`).toBeLessThan(first - 0.3);
     }

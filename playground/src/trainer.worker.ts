@@ -1,18 +1,18 @@
-import { Adam, Rng, clipGradNorm, crossEntropy, getBackend, profile, tidy } from '@switch-ts/tensor';
-import { syntheticCorpus, type Batch } from '../../examples/demo/data.js';
-import { LanguageModel, type FFNConfig, type SwitchTrace } from '../../examples/demo/model.js';
+import { Adam, clipGradNorm, crossEntropy, getBackend, profile, tidy } from '@switch-ts/tensor';
+import type { Batch } from '../../examples/demo/data.js';
+import type { LanguageModel, SwitchTrace } from '../../examples/demo/model.js';
 import type { FromWorker, ModelName, StepReport, ToWorker, TrainKnobs } from './protocol.js';
+import { batchRngFor, corpusFor, modelsFor, trainShape } from './training.js';
 
 /**
- * Trains the demo's model, Switch and its dense twin (same seed, same batches, equal FLOPs per
- * token), one step of each at a time, in this worker so that the page stays responsive.
+ * Trains Switch and its dense twin (training.ts) on the same batches, one step of each at a time,
+ * in this worker so that the page stays responsive.
  */
 
 const scope = self as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
 const post = (m: FromWorker): void => scope.postMessage(m);
 
-const size = { seqLen: 16, dModel: 32, numHeads: 2, numLayers: 2, dFF: 64 };
-const batchSize = 8;
+const { model: size, batchSize } = trainShape;
 /** Per step, the heatmap keeps this share of its counts: about the last 20 steps. */
 const heatDecay = 0.95;
 
@@ -34,18 +34,16 @@ scope.onmessage = ({ data }) => {
 };
 
 async function train(knobs: TrainKnobs): Promise<never> {
-  const corpus = syntheticCorpus({ languages: 4, words: 24, noise: 0.05, seed: knobs.seed });
-  const switchFFN: FFNConfig = { kind: 'switch', numExperts: knobs.numExperts, topK: knobs.topK, capacityFactor: knobs.capacityFactor, balanceCoef: knobs.balanceCoef };
-  const runs = ([['switch', switchFFN], ['dense', { kind: 'dense' }]] as const).map(([name, ffn]): Run => {
-    const model = new LanguageModel({ ...size, vocabSize: corpus.vocabSize, ffn, seed: knobs.seed });
-    return { name, model, optimizer: new Adam(model.parameters(), { lr: knobs.lr }), flops: 0, seconds: 0 };
-  });
+  const corpus = corpusFor(knobs);
+  const models = modelsFor(knobs, corpus.vocabSize);
+  const runs = (['switch', 'dense'] as const).map((name): Run => (
+    { name, model: models[name], optimizer: new Adam(models[name].parameters(), { lr: knobs.lr }), flops: 0, seconds: 0 }));
   const heat = corpus.groupNames.map(() => new Array<number>(knobs.numExperts).fill(0));
   post({
     type: 'ready', backend: backendName(), groupNames: corpus.groupNames,
-    params: { switch: runs[0]!.model.parameterCount(), dense: runs[1]!.model.parameterCount() },
+    params: { switch: models.switch.parameterCount(), dense: models.dense.parameterCount() },
   });
-  const dataRng = new Rng(knobs.seed + 1);
+  const dataRng = batchRngFor(knobs);
   for (let step = 1; ; step++) {
     while (paused) await new Promise((r) => setTimeout(r, 50));
     const batch = corpus.batch(batchSize, size.seqLen, dataRng);
