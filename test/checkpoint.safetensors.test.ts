@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Embedding, LayerNorm, Linear, Module, Rng, loadSafetensors, saveSafetensors, type SafetensorsEntry } from '@switch-ts/tensor';
+import { Embedding, LayerNorm, Linear, Module, Rng, decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '@switch-ts/tensor';
+import { loadSafetensors, saveSafetensors } from '@switch-ts/tensor/node';
 import { refRead, refWrite, type RefTensor } from './reference/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switch-safetensors-'));
@@ -51,6 +52,17 @@ describe('saveSafetensors / loadSafetensors', () => {
     expect(loadSafetensors(loaded, path)).toEqual({ format: 'pt', note: 'ünïcode' });
     expect(valuesOf(loaded)).toEqual(valuesOf(saved));
     expect(readdirSync(dir).filter((f) => f.includes('.partial'))).toEqual([]);
+  });
+
+  it('the byte-level pair of the main entry (for browsers) writes the same bytes as the file and reads them back', () => {
+    const saved = new Net(1), loaded = new Net(2);
+    const path = join(dir, 'bytes.safetensors');
+    saveSafetensors(saved, path, { metadata: { format: 'pt' } });
+    const bytes = encodeSafetensors(saved, { metadata: { format: 'pt' } });
+    expect(bytes).toEqual(new Uint8Array(readFileSync(path)));
+    expect(decodeSafetensors(loaded, bytes)).toEqual({ format: 'pt' });
+    expect(valuesOf(loaded)).toEqual(valuesOf(saved));
+    expect(() => decodeSafetensors(loaded, bytes.subarray(0, 4))).toThrow('decodeSafetensors: the input is not a valid safetensors file: it has 4 bytes');
   });
 
   it('writes what the specification says: header length, JSON padded with spaces to 8 bytes, little-endian data', () => {

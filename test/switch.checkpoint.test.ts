@@ -2,8 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng, loadSafetensors, randn, saveSafetensors } from '@switch-ts/tensor';
-import { ExpertParallelLayer, SwitchLayer, switchTransformersLayout } from '@switch-ts/switch';
+import { Rng, randn } from '@switch-ts/tensor';
+import { loadSafetensors, saveSafetensors } from '@switch-ts/tensor/node';
+import { SwitchLayer, switchTransformersLayout } from '@switch-ts/switch';
+import { ExpertParallelLayer } from '@switch-ts/switch/parallel';
 import { refRead, refWrite } from './reference/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switch-checkpoint-'));

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Adam, Rng, noGrad, randn, setBackend, tensor, zeros, type Tensor } from '@switch-ts/tensor';
-import { ExpertParallelLayer, SwitchLayer, routingModes, type ExpertParallelOptions, type SwitchLayerOptions } from '@switch-ts/switch';
+import { SwitchLayer, routingModes, type SwitchLayerOptions } from '@switch-ts/switch';
+import { ExpertParallelLayer, type ExpertParallelOptions } from '@switch-ts/switch/parallel';
 import { normwiseL2Error } from './tolerance.js';
 
 /** Every layer a test starts, closed at the end even when an assertion failed half-way. */

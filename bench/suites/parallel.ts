@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Bench } from 'tinybench';
 import { randn, Rng, tidy, type Tensor } from '@switch-ts/tensor';
-import { ExpertParallelLayer, SwitchLayer, type SwitchLayerOptions } from '@switch-ts/switch';
+import { SwitchLayer, type SwitchLayerOptions } from '@switch-ts/switch';
+import { ExpertParallelLayer } from '@switch-ts/switch/parallel';
 import { assertClose, type Case, type Suite } from '../harness.js';
 
 /**

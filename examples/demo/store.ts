@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { loadSafetensors, saveSafetensors, type Module } from '@switch-ts/tensor';
+import type { Module } from '@switch-ts/tensor';
+import { loadSafetensors, saveSafetensors } from '@switch-ts/tensor/node';
 import type { DataSpec } from './cli.js';
 import { runId, type RunSpec, type TrainSettings, type TrainedRun } from './train.js';
 

@@ -1,5 +1,5 @@
 import { Adam, Rng, randn, tidy, type Tensor } from '@switch-ts/tensor';
-import { ExpertParallelLayer, type ExpertParallelOptions } from '@switch-ts/switch';
+import { ExpertParallelLayer, type ExpertParallelOptions } from '@switch-ts/switch/parallel';
 
 /** One entry of devices.json's `cases`, the fields docs/devices.md explains. */
 export interface CaseResult {

@@ -14,5 +14,3 @@ export { SwitchLayer, type SwitchLayerOptions, type SwitchOutput, type SwitchSta
 export { DenseFFN, type DenseFFNOptions } from './dense-ffn.js';
 export type { FloatDType } from './checks.js';
 export { switchTransformersLayout } from './checkpoint.js';
-export { ExpertParallelLayer, type ExpertParallelOptions } from './parallel/expert-parallel-layer.js';
-export type { DeviceStats, ParallelStats } from './parallel/device-runner.js';

@@ -22,6 +22,6 @@ export { GPU_MODES, GpuBackend, MAX_DEVICE_LENGTH, type GpuMode, type GpuOptions
 export { Rng } from './random.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
-export { loadSafetensors, saveSafetensors, type SafetensorsEntry, type SafetensorsOptions } from './io/safetensors.js';
+export { decodeSafetensors, encodeSafetensors, type SafetensorsEntry, type SafetensorsOptions } from './io/safetensors.js';
 
 registerBackend('gpu', (opts) => gpuBackend(opts as GpuOptions));

@@ -1,4 +1,3 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { DType, TypedArray } from '../dtype.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor.js';
@@ -9,6 +8,9 @@ import type { Tensor } from '../tensor.js';
  * N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {string: string}}
  * padded with spaces to a multiple of 8, then the tensors' raw little-endian bytes, with offsets
  * relative to the start of the data and the data covered without holes or overlaps.
+ *
+ * This file works on bytes, so that browsers can use it; `saveSafetensors` / `loadSafetensors`
+ * (`@switch-ts/tensor/node`, safetensors-file.ts) add the file system.
  */
 
 /** Where one tensor of the file lives in a module. */
@@ -100,12 +102,16 @@ function valuesOf(e: Placed): TypedArray {
 }
 
 /**
- * Writes the module's parameters to `path` in safetensors, under their `namedParameters()` names
+ * The module's parameters as a safetensors file's bytes, under their `namedParameters()` names
  * or as `layout` says, with `metadata` as the header's `__metadata__` (Hugging Face expects
- * `{ format: 'pt' }`). The file appears whole or not at all: it is written beside `path` and renamed.
+ * `{ format: 'pt' }`).
  */
-export function saveSafetensors(module: Module, path: string, opts: SafetensorsOptions & { metadata?: Record<string, string> } = {}): void {
-  const op = 'saveSafetensors';
+export function encodeSafetensors(module: Module, opts: SafetensorsOptions & { metadata?: Record<string, string> } = {}): Uint8Array {
+  return encode('encodeSafetensors', module, opts);
+}
+
+/** `encodeSafetensors`, with `op` naming the caller in errors. */
+export function encode(op: string, module: Module, opts: SafetensorsOptions & { metadata?: Record<string, string> }): Uint8Array {
   requireLittleEndian(op);
   const placed = place(op, module, opts.layout);
   const { metadata } = opts;
@@ -133,9 +139,7 @@ export function saveSafetensors(module: Module, path: string, opts: SafetensorsO
     file.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at);
     at += values.byteLength;
   }
-  const partial = `${path}.partial-${process.pid}`;
-  writeFileSync(partial, file);
-  renameSync(partial, path);
+  return file;
 }
 
 interface FileTensor {
@@ -145,9 +149,9 @@ interface FileTensor {
   end: number;
 }
 
-/** Parses and checks a whole safetensors file; throws, naming `path` and the problem, on anything the format does not allow. */
-function parse(op: string, path: string, file: Uint8Array): { tensors: Map<string, FileTensor>; dataStart: number; metadata: Record<string, string> } {
-  const bad = (why: string): Error => new Error(`${op}: ${path} is not a valid safetensors file: ${why}`);
+/** Parses and checks a whole safetensors file; throws, naming `source` and the problem, on anything the format does not allow. */
+function parse(op: string, source: string, file: Uint8Array): { tensors: Map<string, FileTensor>; dataStart: number; metadata: Record<string, string> } {
+  const bad = (why: string): Error => new Error(`${op}: ${source} is not a valid safetensors file: ${why}`);
   if (file.length < 8) throw bad(`it has ${file.length} bytes, fewer than the 8 of the header length`);
   const headerLength = new DataView(file.buffer, file.byteOffset, file.byteLength).getBigUint64(0, true);
   if (headerLength > BigInt(file.length - 8)) throw bad(`the header length ${headerLength} runs past the end of the file (${file.length} bytes)`);
@@ -189,32 +193,32 @@ function parse(op: string, path: string, file: Uint8Array): { tensors: Map<strin
 }
 
 /**
- * Reads `path` (safetensors) into the module's parameters, in place, and returns the header's
+ * Reads safetensors `bytes` into the module's parameters, in place, and returns the header's
  * `__metadata__`. Everything is checked before any parameter is written: the file's structure, and
  * that it holds exactly the layout's tensors (extra tensors are an error unless `strict` is false),
- * each with the parameter's dtype and the layout's shape. A file that fails a check changes nothing.
+ * each with the parameter's dtype and the layout's shape. Bytes that fail a check change nothing.
  */
-export function loadSafetensors(module: Module, path: string, opts: SafetensorsOptions & { strict?: boolean } = {}): Record<string, string> {
-  const op = 'loadSafetensors';
+export function decodeSafetensors(module: Module, bytes: Uint8Array, opts: SafetensorsOptions & { strict?: boolean } = {}): Record<string, string> {
+  return decode('decodeSafetensors', 'the input', module, () => bytes, opts);
+}
+
+/**
+ * `decodeSafetensors`, with `op` naming the caller and `source` the file in errors. `read` runs
+ * after the layout is checked, so that a bad layout is reported before a missing file.
+ */
+export function decode(op: string, source: string, module: Module, read: () => Uint8Array, opts: SafetensorsOptions & { strict?: boolean }): Record<string, string> {
   requireLittleEndian(op);
   const placed = place(op, module, opts.layout);
-  let file: Uint8Array;
-  try {
-    const buffer = readFileSync(path);
-    // A plain Uint8Array view: a Buffer's slice() shares memory, and the tensors below need copies.
-    file = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  } catch (e) {
-    throw new Error(`${op}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const { tensors, dataStart, metadata } = parse(op, path, file);
+  const file = read();
+  const { tensors, dataStart, metadata } = parse(op, source, file);
   const wanted = new Set(placed.map((e) => e.name));
   const extra = [...tensors.keys()].filter((name) => !wanted.has(name));
-  if (extra.length > 0 && opts.strict !== false) throw new Error(`${op}: ${path} holds tensors the module does not have: ${extra.join(', ')} (pass strict: false to ignore them)`);
+  if (extra.length > 0 && opts.strict !== false) throw new Error(`${op}: ${source} holds tensors the module does not have: ${extra.join(', ')} (pass strict: false to ignore them)`);
   for (const e of placed) {
     const t = tensors.get(e.name);
     const want = `${fileDTypeOf(e.tensor.dtype)} [${e.shape.join(',')}]`;
-    if (!t) throw new Error(`${op}: ${path} has no tensor '${e.name}' for parameter '${e.parameter}' (${want})`);
-    if (`${t.dtype} [${t.shape.join(',')}]` !== want) throw new Error(`${op}: ${path}: tensor '${e.name}' is ${t.dtype} [${t.shape.join(',')}], parameter '${e.parameter}' needs ${want}`);
+    if (!t) throw new Error(`${op}: ${source} has no tensor '${e.name}' for parameter '${e.parameter}' (${want})`);
+    if (`${t.dtype} [${t.shape.join(',')}]` !== want) throw new Error(`${op}: ${source}: tensor '${e.name}' is ${t.dtype} [${t.shape.join(',')}], parameter '${e.parameter}' needs ${want}`);
   }
   // Every check passed: assemble each parameter whole, then write them.
   const values = new Map<Tensor, TypedArray>();

@@ -148,7 +148,7 @@ export class GpuBackend implements Backend {
   call(kernel: IKernelRunShortcut, args: readonly Device[], extra: readonly KernelArg[] = []): Device {
     const out = args.some(isPending)
       ? Promise.all(args).then((ready) => kernel(...ready, ...extra) as Device)
-      : kernel(...args, ...extra) as Device;
+      : kernel(...(args as readonly DeviceArray[]), ...extra) as Device;
     if (isPending(out)) this.queued = Promise.all([this.queued, out.catch(() => {})]);
     return out;
   }

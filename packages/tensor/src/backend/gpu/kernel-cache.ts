@@ -1,6 +1,7 @@
 import type { GPU, IKernelRunShortcut, Texture } from 'gpu.js';
 import { formulaFunctions } from '../formulas.js';
-import { loadGpuJs, type GpuMode } from './modes.js';
+import { loadGpuJs } from '#gpujs';
+import type { GpuMode } from './modes.js';
 
 /** What a kernel returns with pipeline on: a texture on GL, a fresh Float32Array on cpu and webasm. */
 export type DeviceArray = Texture | Float32Array;

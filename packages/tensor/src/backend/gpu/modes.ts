@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { headlessGlProblem, loadGpuJs } from '#gpujs';
 
 /** gpu.js modes in the order gpu.js itself prefers them; `cpu` (transpiled JavaScript) always runs. */
 export const GPU_MODES = ['headlessgl', 'webgl2', 'webgl', 'webasm', 'cpu'] as const;
@@ -16,28 +16,6 @@ export interface GpuOptions {
   async?: boolean;
 }
 
-const require = createRequire(import.meta.url);
-
-/** gpu.js, loaded on first use so that CPU-only users never pay for it. */
-export function loadGpuJs(): typeof import('gpu.js') {
-  return require('gpu.js') as typeof import('gpu.js');
-}
-
-/** Why headlessgl cannot run here, or null if it can. `gl` is gpu.js's optional dependency. */
-function headlessGlProblem(): string | null {
-  let createContext: (w: number, h: number) => unknown;
-  try {
-    createContext = createRequire(require.resolve('gpu.js'))('gl') as typeof createContext;
-  } catch (e) {
-    // The first line only: a failed native load goes on to list every path it tried.
-    const error = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    return `the optional native package 'gl' did not load: ${error} (its build needs libx11-dev libxi-dev libxext-dev pkg-config, ` +
-      "Node's headers (npm_config_nodedir) and gl under pnpm's allowBuilds; see \"GPU in Node\" in the README)";
-  }
-  if (createContext(1, 1) === null) return "the 'gl' package loaded but could not create a WebGL context (no X display: run under xvfb-run -a)";
-  return null;
-}
-
 const problems = new Map<GpuMode, string | null>();
 
 /** Why `mode` cannot run in this process, or null if it can (probed once per process). */
@@ -53,7 +31,7 @@ function probe(mode: GpuMode): string | null {
       return headlessGlProblem() ?? (gpujs.GPU.isHeadlessGLSupported ? null : 'gpu.js reports headless-gl unsupported');
     case 'webgl2':
     case 'webgl':
-      return gpujs.GPU.isCanvasSupported ? null : `${mode} needs a browser canvas, and Node has none (use 'headlessgl')`;
+      return gpujs.GPU.isCanvasSupported ? null : `${mode} needs a browser canvas (HTMLCanvasElement), which Node and Web Workers lack (in Node use 'headlessgl')`;
     case 'webasm':
       return gpujs.GPU.isWebAssemblySupported ? null : 'WebAssembly is not available';
     case 'cpu':

@@ -1,0 +1,35 @@
+/** The messages between the page and the training worker. */
+
+export interface TrainKnobs {
+  numExperts: number;
+  topK: number;
+  capacityFactor: number;
+  /** α of the balance loss. */
+  balanceCoef: number;
+  lr: number;
+  seed: number;
+}
+
+export const trainDefaults: TrainKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, balanceCoef: 0.01, lr: 3e-3, seed: 1 };
+
+export type ToWorker = { type: 'start'; knobs: TrainKnobs } | { type: 'pause' } | { type: 'resume' };
+
+export type ModelName = 'switch' | 'dense';
+
+/** One training step of one model. */
+export interface StepReport {
+  model: ModelName;
+  step: number;
+  loss: number;
+  /** Training FLOPs so far (forward, backward, optimizer), counted by the profiler. */
+  flops: number;
+  tokensPerSecond: number;
+  /** Switch only: tokens each expert processed, its capacity, the dropped fraction, router entropy. */
+  load?: { tokensPerExpert: number[]; capacity: number; droppedFraction: number; routerEntropy: number };
+}
+
+export type FromWorker =
+  | { type: 'ready'; backend: string; params: Record<ModelName, number>; groupNames: readonly string[] }
+  /** [sub-language][expert]: first choices of the switch layers, decayed over steps. */
+  | { type: 'steps'; reports: StepReport[]; heat: number[][] }
+  | { type: 'error'; message: string };

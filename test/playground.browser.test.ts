@@ -1,0 +1,151 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crossEntropy, noGrad } from '@switch-ts/tensor';
+import { trainDefaults } from '../playground/src/protocol.js';
+import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
+import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
+
+/**
+ * The playground in a real browser: Debian's chromium, headless, driven by playwright-core (which
+ * never downloads a browser), against the built site served on 127.0.0.1. Without
+ * /usr/bin/chromium the suite is skipped with the reason, unless REQUIRE_BROWSER=1 (CI), which
+ * makes it a failure. Screenshots go to test/.playground-screenshots/.
+ */
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const chromiumPath = '/usr/bin/chromium';
+const browserProblem = existsSync(chromiumPath) ? null : `${chromiumPath} is missing (Debian: apt-get install chromium)`;
+const requireBrowser = process.env.REQUIRE_BROWSER === '1';
+const screenshots = join(root, 'test/.playground-screenshots');
+
+const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png' };
+
+/** A static server for `dir` on 127.0.0.1, on a free port. */
+async function serve(dir: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const file = join(dir, path.endsWith('/') ? `${path}index.html` : path);
+    if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+}
+
+/** What the route view shows for `knobs`, computed here in Node by SwitchLayer, keyed as the page's data-num cells. */
+function expectedRoute(knobs: RouteKnobs): Record<string, string> {
+  const layer = layerFor(knobs);
+  const x = inputFor(knobs);
+  const { output, auxLoss, routing, stats } = layer.forward(x);
+  const logits = layer.router.forward(x, { topK: knobs.topK }).logits.toArray() as number[][][];
+  const probs = routing.probs.toArray() as number[][][];
+  const y = output.toArray() as number[][][];
+  const f = (v: number) => v.toFixed(4);
+  const cells: Record<string, string> = {
+    balance: f(stats.balanceLoss), z: f(stats.zLoss), aux: f(auxLoss.item()), entropy: f(stats.routerEntropy),
+  };
+  probs[0]!.forEach((row, s) => row.forEach((p, e) => {
+    cells[`p:${s}:${e}`] = f(p);
+    cells[`logit:${s}:${e}`] = f(logits[0]![s]![e]!);
+  }));
+  y[0]!.forEach((row, s) => { cells[`norm:${s}`] = f(Math.hypot(...row)); });
+  return cells;
+}
+
+/** Each model's loss on the first batch before any update, computed in Node as the worker sets it up. */
+function firstLossesInNode(): Record<'switch' | 'dense', number> {
+  const corpus = corpusFor(trainDefaults);
+  const models = modelsFor(trainDefaults, corpus.vocabSize);
+  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, batchRngFor(trainDefaults));
+  const loss = (name: 'switch' | 'dense') => noGrad(() => crossEntropy(models[name].forward(batch.inputs).logits, batch.targets).item());
+  return { switch: loss('switch'), dense: loss('dense') };
+}
+
+/** The page's numbers, for the keys of `expected`. */
+async function shown(page: Page, keys: string[]): Promise<Record<string, string>> {
+  const all = await page.$$eval('[data-num]', (els) => els.map((e) => [e.getAttribute('data-num')!, e.textContent!.trim()]));
+  const byKey = Object.fromEntries(all);
+  return Object.fromEntries(keys.map((k) => [k, byKey[k]]));
+}
+
+describe.skipIf(browserProblem !== null && !requireBrowser)('the playground in headless chromium', () => {
+  let context: BrowserContext;
+  let page: Page;
+  let server: Server;
+  let url: string;
+  let profileDir: string;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (browserProblem !== null) throw new Error(`REQUIRE_BROWSER=1 but ${browserProblem}`);
+    await build({ configFile: join(root, 'playground/vite.config.ts'), logLevel: 'warn' });
+    ({ server, url } = await serve(join(root, 'playground/dist')));
+    profileDir = mkdtempSync(join(tmpdir(), 'switch-ts-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1300, height: 900 },
+    });
+    page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    page.on('response', (r) => { if (!r.ok()) consoleErrors.push(`${r.status()} ${r.url()}`); });
+    await page.goto(url);
+    mkdirSync(screenshots, { recursive: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    server?.close();
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  });
+
+  it('the route view shows the numbers SwitchLayer computes in Node for the same seed', async () => {
+    const expected = expectedRoute(routeDefaults);
+    await page.waitForSelector('[data-num="aux"]');
+    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await page.locator('#route').screenshot({ path: join(screenshots, 'route.png') });
+  });
+
+  it('trains Switch and its dense twin in a worker: step 1 has the loss Node computes, and after 50 steps both losses have fallen', async () => {
+    await page.click('#train-start');
+    const steps = (model: string) => page.locator(`#train-summary tr[data-model=${model}] td.steps-done`).textContent().then(Number);
+    await expect.poll(async () => Math.min(await steps('switch'), await steps('dense')), { timeout: 150_000, interval: 500 }).toBeGreaterThanOrEqual(50);
+    const firstLosses = firstLossesInNode();
+    for (const model of ['switch', 'dense'] as const) {
+      const row = page.locator(`#train-summary tr[data-model=${model}]`);
+      const first = Number(await row.locator('td.first-loss').textContent());
+      expect(first.toFixed(4), `${model}: step 1's loss, in the browser and in Node`).toBe(firstLosses[model].toFixed(4));
+      const now = Number(await row.locator('td.loss').textContent());
+      expect(now, `${model}: mean loss of the last 10 steps against step 1`).toBeLessThan(first - 0.3);
+    }
+    await page.locator('#train').screenshot({ path: join(screenshots, 'train.png') });
+    await page.screenshot({ path: join(screenshots, 'page.png'), fullPage: true });
+  }, 180_000);
+
+  it('and again after the knobs change (E = 8, k = 2, capacity factor 1, batch-prioritized)', async () => {
+    const knobs: RouteKnobs = { ...routeDefaults, numExperts: 8, topK: 2, capacityFactor: 1, routing: 'batch-prioritized' };
+    for (const [name, value] of [['numExperts', '8'], ['topK', '2'], ['capacityFactor', '1'], ['routing', 'batch-prioritized']] as const) {
+      await page.selectOption(`#route select[name=${name}]`, value);
+    }
+    const expected = expectedRoute(knobs);
+    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+  });
+
+  it('logs no console error', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
+
+if (browserProblem !== null && !requireBrowser) {
+  // The default reporter does not name skipped suites, so say why on stderr too.
+  console.warn(`playground browser tests skipped: ${browserProblem}`);
+}
