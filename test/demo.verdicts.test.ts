@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judge, loadCV, nmi, randomRouterNMI, secondsToLoss, verdictText } from '../examples/demo/claims.js';
+import { judge, loadCV, nmi, randomRouterNMI, secondsToLoss, spread, verdictText } from '../examples/demo/claims.js';
 import { experiments, type ExperimentId } from '../examples/demo/experiments.js';
 import type { Results, RunResult } from '../examples/demo/results.js';
 
@@ -154,5 +154,10 @@ describe('the measures', () => {
     const r = run('dense', 'scaling', 0, { final: 3, seconds: 10 });
     expect(secondsToLoss(r, 3.5)).toBeCloseTo(5, 12);
     expect(secondsToLoss(r, 2.9)).toBe(Infinity);
+  });
+
+  it('the spread over seeds is mean (min–max), or each seed\'s value where one never reached the loss', () => {
+    expect(spread([1, 2, 6], 1)).toBe('3.0 (1.0–6.0)');
+    expect(spread([1, Infinity, 2], 1)).toBe('1.0 / never / 2.0');
   });
 });

@@ -10,11 +10,13 @@ import type { Results, RunResult } from './results.js';
  */
 
 export { verdictText, type Verdict } from '../shared/verdicts.js';
-const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+/** Infinity is a loss never reached. */
+const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : x === Infinity ? 'never' : String(x));
 
-/** "mean (min–max)" over the seeds, or the one value. */
+/** "mean (min–max)" over the seeds, or the one value; each seed's value, in seed order, where one is not finite. */
 export function spread(values: number[], digits = 3): string {
   if (values.length === 1) return fmt(values[0]!, digits);
+  if (!values.every(Number.isFinite)) return values.map((v) => fmt(v, digits)).join(' / ');
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   return `${fmt(mean, digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
 }
