@@ -48,11 +48,20 @@ export interface Assignment {
   /** S, tokens per group. */
   groupSize: number;
   numExperts: number;
-  /** Slots per expert per group (C): the expert buffers are [E, numGroups · C, dModel]. */
+  /** Slots per expert per group (C): the padded expert buffers are [E, numGroups · C, dModel]. */
   capacity: number;
+  /**
+   * true: the buffers are [E, G·C, dModel], empty slots included (static shapes, the Switch paper's
+   * layout); false: the kept routes alone, [rows, dModel], expert by expert in the same order
+   * (MegaBlocks' padding-free layout): expert e's rows are the tokensPerExpert[e] after those of
+   * experts 0..e−1.
+   */
+  padded: boolean;
+  /** Rows of the expert buffers: E·G·C padded, the kept routes packed. */
+  rows: number;
   /** Flat token index g·S + s of each kept route. */
   token: Int32Array;
-  /** Flat slot (e·G + g)·C + c of each kept route in the [E, G·C] expert buffers. */
+  /** Row of each kept route in the expert buffers: (e·G + g)·C + c padded, its rank among those packed. */
   slot: Int32Array;
   /** Flat index of each kept route's gate in `router[gateSource]`. */
   gate: Int32Array;
@@ -84,8 +93,10 @@ export interface Assignment {
  */
 export function assignCapacity(opts: {
   probs: Tensor; expertIndex: Tensor; capacity: number; routing?: RoutingMode; mask?: Tensor;
+  /** false: pack the kept routes without the empty slots (see `Assignment.padded`); default true. */
+  pad?: boolean;
 }): Assignment {
-  const { probs, expertIndex, capacity, routing = 'tokens-choose', mask } = opts;
+  const { probs, expertIndex, capacity, routing = 'tokens-choose', mask, pad = true } = opts;
   const op = 'assignCapacity';
   requireTensor(op, 'probs', probs);
   requireTensor(op, 'expertIndex', expertIndex);
@@ -147,8 +158,21 @@ export function assignCapacity(opts: {
   }
   return {
     numGroups, groupSize, numExperts, capacity: slots,
-    token: Int32Array.from(token), slot: Int32Array.from(slot), gate: Int32Array.from(gate),
+    padded: pad, rows: pad ? numExperts * numGroups * slots : slot.length,
+    token: Int32Array.from(token), slot: pad ? Int32Array.from(slot) : packed(slot), gate: Int32Array.from(gate),
     gateSource: routing === 'experts-choose' ? 'probs' : 'gates',
     tokensPerExpert, tokens, droppedTokens,
   };
+}
+
+/**
+ * MegaBlocks' padding-free layout (Gale et al. 2023, §5): each route's rank among the padded slots.
+ * Padded slots are ordered expert by expert, so the ranks keep every expert's rows contiguous and
+ * in the same order, and leave out the empty slots: the experts then compute only their tokens.
+ */
+function packed(paddedSlots: readonly number[]): Int32Array {
+  const order = paddedSlots.map((_, i) => i).sort((a, b) => paddedSlots[a]! - paddedSlots[b]!);
+  const rank = new Int32Array(paddedSlots.length);
+  order.forEach((route, r) => (rank[route] = r));
+  return rank;
 }
