@@ -81,9 +81,13 @@ export interface Assignment {
  *   second choice; a choice whose expert is full is dropped.
  * - 'batch-prioritized' (Riquelme et al. 2021, V-MoE): the same, with tokens ordered by their top
  *   router probability, highest first (ties in sequence order).
- * - 'experts-choose' (Zhou et al. 2022): each expert takes its C tokens of highest p_e(x) (ties to
- *   the earlier token); a token may be taken by several experts or by none. `expertIndex` is
- *   ignored here (it still feeds the balance loss).
+ * - 'experts-choose' (Zhou et al. 2022, §3.2: G, I = TopK(Sᵀ, k), S = Softmax(X·W_g)): each expert
+ *   takes its C tokens of highest p_e(x) (ties to the earlier token); a token may be taken by
+ *   several experts or by none. The paper's k = n·c/e is eq. 3's C with c = capacityFactor · topK
+ *   (its c is the mean number of experts per token). `expertIndex` is ignored here (it still feeds
+ *   the balance loss, which the paper does not use: balance 'none'). It is not causal: whether an
+ *   expert takes a token depends on the scores of every token of the group, later ones included,
+ *   so it cannot route a token of autoregressive decoding before the rest of its group exists.
  * Padding tokens (mask 0) are never dispatched.
  *
  * This is integer bookkeeping on the CPU (indices read with dataSync) and is not differentiable:
