@@ -167,3 +167,13 @@ describe("balanceScope: 'batch' (Qiu et al. 2025)", () => {
     expect(() => loadBalancingLoss(tensor([[0.5, 0.5]]), tensor([[0]], { dtype: 'int32' }), { scope: 'all' as 'batch' })).toThrow("loadBalancingLoss: scope must be one of group, batch, got 'all'");
   });
 });
+
+describe('the loss-free bias as state', () => {
+  it('is restored by setExpertBias, which checks its length and values', () => {
+    const layer = new SwitchLayer({ dModel: 2, dFF: 4, numExperts: 3, balance: 'loss-free' });
+    layer.setExpertBias([0.1, -0.2, 0]);
+    expect(layer.expertBias).toEqual([0.1, -0.2, 0]);
+    expect(() => layer.setExpertBias([0, 0])).toThrow('SwitchLayer.setExpertBias: expected 3 finite numbers (one per routed expert), got [0, 0]');
+    expect(() => layer.setExpertBias([0, NaN, 0])).toThrow('SwitchLayer.setExpertBias: expected 3 finite numbers (one per routed expert), got [0, NaN, 0]');
+  });
+});

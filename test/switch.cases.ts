@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { Rng, tensor } from '@switch-ts/tensor';
+import { Rng, tensor, type Tensor } from '@switch-ts/tensor';
 import { SwitchLayer, expertLayout, routingModes, type RoutingMode, type SwitchLayerOptions } from '@switch-ts/switch';
+import { noiseFloor } from './gradcheck.js';
 import { normwiseError } from './tolerance.js';
-import type { Mat, RefOptions, RefParams } from './reference/switch.js';
+import { refSwitchForward, type Mat, type RefOptions, type RefParams } from './reference/switch.js';
 
 /** Random small layers for the switch property tests, and the same numbers as nested arrays for the reference. */
 
@@ -92,4 +93,54 @@ export function nest(flat: ArrayLike<number>, shape: number[]): unknown {
   if (shape.length === 1) return Array.from(flat);
   const inner = shape.slice(1).reduce((a, b) => a * b, 1);
   return Array.from({ length: shape[0]! }, (_, i) => nest(Array.prototype.slice.call(flat, i * inner, (i + 1) * inner), shape.slice(1)));
+}
+
+/**
+ * The layer's gradients against central finite differences of the reference, for every parameter
+ * (shared experts included) and the input: the loss is Σ output ⊙ R + auxLoss for random R. Null
+ * when a routing decision or a relu input is within 1e-3 of flipping (finite differences would
+ * cross it). `refOpts` may add what the layer holds besides its parameters (the loss-free bias).
+ */
+export function gradientErrors(set: ReturnType<typeof setUp>, c: Case, rSeed: number, refOverrides: Partial<RefOptions> = {}): { name: string; err: number }[] | null {
+  const h = 1e-5;
+  const { layer, xs, masks, params } = set;
+  const refOpts = { ...set.refOpts, ...refOverrides };
+  if (!(refSwitchForward(xs, params, refOpts, masks).margin > 1e-3)) return null;
+  const rRng = new Rng(rSeed);
+  const R = xs.map((g) => g.map((t) => t.map(() => rRng.normal())));
+  const x = tensor(xs, { dtype: 'float64', requiresGrad: true });
+  const mask = tensor(masks, { dtype: 'int32' });
+  const { output, auxLoss } = layer.forward(x, c.padding > 0 ? { mask } : {});
+  output.mul(tensor(R, { dtype: 'float64' })).sum().add(auxLoss).backward();
+
+  const Rflat = R.flat(2);
+  const terms = (p: RefParams, input: Mat[]): number[] => {
+    const ref = refSwitchForward(input, p, refOpts, masks);
+    return [...ref.output.flat(2).map((v, i) => v * Rflat[i]!), ref.auxLoss];
+  };
+  const loss = (p: RefParams, input: Mat[]): number => terms(p, input).reduce((s, v) => s + v, 0);
+  const magnitude = terms(params, xs).reduce((s, v) => s + Math.abs(v), 0);
+  const field: Record<string, keyof RefParams> = {
+    'router.weight': 'router', 'experts.wi': 'wi', 'experts.wo': 'wo', 'shared.wi': 'sharedWi', 'shared.wo': 'sharedWo',
+  };
+  const leaves: [string, Tensor, (v: Float64Array) => number][] = [
+    ...[...layer.namedParameters()].map(([name, p]): [string, Tensor, (v: Float64Array) => number] =>
+      [name, p, (v) => loss({ ...params, [field[name]!]: nest(v, p.shape.slice()) }, xs)]),
+    ['x', x, (v) => loss(params, nest(v, [c.groups, c.S, c.dModel]) as Mat[])],
+  ];
+  return leaves.map(([name, leaf, f]) => {
+    const base = Float64Array.from(leaf.dataSync());
+    const fd = Array.from(base, (_, i) => {
+      const plus = base.slice(), minus = base.slice();
+      plus[i]! += h;
+      minus[i]! -= h;
+      return (f(plus) - f(minus)) / (2 * h);
+    });
+    const g = leaf.grad ? Array.from(leaf.grad.dataSync()) : fd.map(() => 0);
+    // A leaf whose gradient is tiny next to the loss (an expert behind a GELU near zero) is
+    // measured against the central difference's rounding noise, not its own norm (gradcheck.ts).
+    const err = Math.hypot(...g.map((v, i) => v - fd[i]!));
+    const scale = Math.max(Math.hypot(...fd), noiseFloor(magnitude, h));
+    return { name, err: err / scale };
+  });
 }

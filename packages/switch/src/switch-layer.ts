@@ -174,6 +174,15 @@ export class SwitchLayer extends Module {
     return this.bias.slice();
   }
 
+  /** Restores b (from a checkpoint, say: b is state, not a parameter, so optimizers and safetensors files do not hold it). */
+  setExpertBias(bias: readonly number[]): void {
+    const E = this.layout.routedExperts;
+    if (!Array.isArray(bias) || bias.length !== E || !bias.every(Number.isFinite)) {
+      throw new Error(`${this.constructor.name}.setExpertBias: expected ${E} finite numbers (one per routed expert), got ${Array.isArray(bias) ? `[${bias.join(', ')}]` : String(bias)}`);
+    }
+    this.bias = bias.slice();
+  }
+
   /**
    * Loss-free balancing's update (Wang et al. 2024, Algorithm 1), to call once per training step
    * after the optimizer step: b_i ← b_i + γ·sign(c̄ − c_i), with c_i the router choices of expert i
