@@ -16,8 +16,8 @@ export interface RoutingRun {
   label: string;
   /** The paper the run stands for. */
   paper: string;
-  /** SwitchLayer options on top of `routingBase` (and the model's dModel, dFF, dtype, seed). */
-  layer: Partial<SwitchLayerOptions>;
+  /** SwitchLayer options on top of `routingBase` (and the model's dModel, dFF, dtype, seed); the expert count is the base's. */
+  layer: Partial<Omit<SwitchLayerOptions, 'dModel' | 'dFF' | 'numExperts'>>;
   group: RoutingGroup;
   /** Call `layer.updateBias()` on every switch layer after each optimizer step. */
   updateBias: boolean;
@@ -96,6 +96,6 @@ export const routingRuns: readonly RoutingRun[] = [
 ];
 
 /** The SwitchLayer options of a run: the shared base, then its own. */
-export function routingLayerOptions(run: RoutingRun): Partial<SwitchLayerOptions> {
+export function routingLayerOptions(run: RoutingRun): Omit<SwitchLayerOptions, 'dModel' | 'dFF'> {
   return { ...routingBase, ...run.layer };
 }

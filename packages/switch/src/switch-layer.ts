@@ -111,7 +111,7 @@ export interface SwitchStats {
 }
 
 export interface SwitchOutput {
-  /** Same shape as the input; zero rows for dropped and padding tokens. */
+  /** Same shape as the input; zero rows for padding tokens, and for dropped tokens unless shared experts serve them. */
   output: Tensor;
   /** α·balance + zLossCoef·z (z alone unless balance is 'aux-loss'), to add to the model's loss (one term per switch layer). */
   auxLoss: Tensor;

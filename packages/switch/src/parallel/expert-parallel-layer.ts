@@ -38,6 +38,10 @@ export class ExpertParallelLayer extends SwitchLayer {
     // The devices hold the routed experts; shared experts (DeepSeekMoE) run on the host, outside the routing.
     const config = switchLayerConfig(opts);
     const { routedExperts: numExperts, expertDFF: dFF } = expertLayout(config);
+    if (numExperts !== config.numExperts && numExperts % devices !== 0) {
+      const { expertSegments: m, numExperts: N, sharedExperts: shared } = config;
+      throw new Error(`ExpertParallelLayer: the ${numExperts} routed experts (expertSegments · numExperts − sharedExperts = ${m} · ${N} − ${shared}) are not divisible by devices = ${devices}: each device holds an equal share`);
+    }
     const { dModel, dtype, activation, expertDropout } = config;
     const runner = new DeviceRunner({ devices, concurrency, numExperts, dModel, dFF, dtype, activation, expertDropout, seed: opts.seed ?? 0 });
     super({ ...opts, expertRunner: runner });
@@ -97,13 +101,9 @@ function validate(opts: ExpertParallelOptions): { devices: number; concurrency: 
   if (opts.padToCapacity === false) {
     throw new Error(`${op}: padToCapacity: false does not apply: the devices already compute only the filled slots (empty slots neither travel nor run), so their FLOPs follow the routed tokens`);
   }
-  const { expertSegments = 1, sharedExperts = 0 } = opts;
-  const routed = expertSegments * numExperts - sharedExperts;
-  if (expertSegments === 1 && sharedExperts === 0 && numExperts % devices !== 0) {
+  const fineGrained = (opts.expertSegments ?? 1) !== 1 || (opts.sharedExperts ?? 0) !== 0;
+  if (!fineGrained && numExperts % devices !== 0) {
     throw new Error(`${op}: numExperts = ${numExperts} is not divisible by devices = ${devices}: each device holds E/D experts`);
-  }
-  if (routed % devices !== 0) {
-    throw new Error(`${op}: the ${routed} routed experts (expertSegments · numExperts − sharedExperts = ${expertSegments} · ${numExperts} − ${sharedExperts}) are not divisible by devices = ${devices}: each device holds an equal share`);
   }
   return { devices, concurrency };
 }
