@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng, tensor } from '@switch-ts/tensor';
-import { SwitchLayer, expertLoad, loadBalancingLoss, updatedBias } from '@switch-ts/switch';
+import { SwitchLayer, expertLoad, loadBalancingLoss, route, updatedBias } from '@switch-ts/switch';
 import { expectClose, flatten, gradientErrors, layerCase, setUp, type Case } from './switch.cases.js';
 import { refBiasUpdate, refLoad } from './reference/routing.js';
 import { refGlobalBatchBalance, refGroupBalance, refLogits, refSoftmax, refSwitchForward, refTopK, type Mat } from './reference/switch.js';
@@ -175,5 +175,19 @@ describe('the loss-free bias as state', () => {
     expect(layer.expertBias).toEqual([0.1, -0.2, 0]);
     expect(() => layer.setExpertBias([0, 0])).toThrow('SwitchLayer.setExpertBias: expected 3 finite numbers (one per routed expert), got [0, 0]');
     expect(() => layer.setExpertBias([0, NaN, 0])).toThrow('SwitchLayer.setExpertBias: expected 3 finite numbers (one per routed expert), got [0, NaN, 0]');
+  });
+});
+
+describe('route with a selection bias', () => {
+  it('chooses by p + b, keeps the gates p, and rejects a bias of the wrong length or a non-finite one', () => {
+    const x = tensor([[1, 0], [0, 1]], { dtype: 'float64' });
+    const w = tensor([[2, 0, 0], [0, 2, 0]], { dtype: 'float64' });
+    const plain = route(x, w), biased = route(x, w, { selectionBias: [0, 0, 1] });
+    expect(plain.expertIndex.toArray()).toEqual([[0], [1]]);
+    expect(biased.expertIndex.toArray()).toEqual([[2], [2]]);
+    const p = biased.probs.toArray() as Mat;
+    expect(biased.gates.toArray()).toEqual([[p[0]![2]], [p[1]![2]]]);
+    expect(() => route(x, w, { selectionBias: [0, 0] })).toThrow('route: selectionBias must hold 3 finite numbers (one per expert), got [0, 0]');
+    expect(() => route(x, w, { selectionBias: [0, Infinity, 0] })).toThrow('route: selectionBias must hold 3 finite numbers (one per expert), got [0, Infinity, 0]');
   });
 });
