@@ -65,3 +65,16 @@ describe('switchTransformersLayout: a switch layer under Hugging Face SwitchTran
     expect(layer.parameters().map((p) => Array.from(p.dataSync()))).toEqual(before);
   });
 });
+
+describe('fine-grained and shared experts in checkpoints', () => {
+  it('save and load under the layer\'s own names, and have no SwitchTransformersSparseMLP layout', () => {
+    const fine = { dModel: 3, dFF: 6, numExperts: 2, topK: 2, expertSegments: 2, sharedExperts: 1, dtype: 'float64' as const };
+    const path = join(dir, 'fine.safetensors');
+    const saved = new SwitchLayer({ ...fine, seed: 1 });
+    saveSafetensors(saved, path);
+    const loaded = new SwitchLayer({ ...fine, seed: 2 });
+    loadSafetensors(loaded, path);
+    expect([...loaded.namedParameters()].map(([n, p]) => [n, Array.from(p.dataSync())])).toEqual([...saved.namedParameters()].map(([n, p]) => [n, Array.from(p.dataSync())]));
+    expect(() => switchTransformersLayout(saved)).toThrow('switchTransformersLayout: a layer with expertSegments = 2 and sharedExperts = 1 has no SwitchTransformersSparseMLP layout');
+  });
+});

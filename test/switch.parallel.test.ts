@@ -61,18 +61,26 @@ const parallelCase = fc
 
 type Case = typeof parallelCase extends fc.Arbitrary<infer T> ? T : never;
 
-async function compare(c: Case, dtype: 'float32' | 'float64'): Promise<{ single: Run; parallel: Run }> {
+async function compare(c: Case, dtype: 'float32' | 'float64', extra: Partial<SwitchLayerOptions> = {}): Promise<{ single: Run; parallel: Run }> {
   const opts: SwitchLayerOptions = {
     dModel: c.dModel, dFF: c.dFF, numExperts: c.numExperts, topK: c.topK, routing: c.routing,
     capacityFactor: c.capacityFactor, minCapacity: c.minCapacity, activation: c.activation, jitter: c.jitter,
-    initScale: 2, dtype, seed: c.seed,
+    initScale: 2, dtype, seed: c.seed, ...extra,
   };
   const rng = new Rng(c.seed + 1);
   const x = randn([c.groups, c.S, c.dModel], rng, { dtype });
   const mask = c.padding > 0 ? tensor(Array.from({ length: c.groups * c.S }, () => (rng.next() < c.padding ? 0 : 1)), { shape: [c.groups, c.S], dtype: 'int32' }) : undefined;
   const parallel = await started({ ...opts, devices: c.devices, concurrency: 2 });
+  const single = new SwitchLayer(opts);
   try {
-    return { single: runStep(new SwitchLayer(opts), x, mask, c.seed + 2), parallel: runStep(parallel, x, mask, c.seed + 2) };
+    if (opts.balance === 'loss-free') {
+      // A step that moves the loss-free bias first, so that the compared step routes with b ≠ 0.
+      for (const layer of [single, parallel]) {
+        runStep(layer, x, mask, c.seed + 3);
+        layer.updateBias();
+      }
+    }
+    return { single: runStep(single, x, mask, c.seed + 2), parallel: runStep(parallel, x, mask, c.seed + 2) };
   } finally {
     await parallel.close();
   }
@@ -88,6 +96,19 @@ describe('ExpertParallelLayer: the same layer as SwitchLayer, its experts on wor
       expect([...parallel.grads.keys()]).toEqual([...single.grads.keys()]);
       for (const [name, g] of single.grads) expect(parallel.grads.get(name), name).toEqual(g);
     }), { numRuns: 12 });
+  });
+
+  it('equals SwitchLayer exactly in float64 with the routing options after Switch: fine-grained and shared experts, loss-free bias, batch-scope balance', async () => {
+    const after = parallelCase.map((c) => ({ ...c, dFF: 2 * c.dFF, routing: c.routing === 'experts-choose' ? 'tokens-choose' as const : c.routing }));
+    await fc.assert(fc.asyncProperty(after, fc.boolean(), fc.constantFrom('loss-free' as const, 'aux-loss' as const), async (c, share, balance) => {
+      // m = 2 segments keep 2E routed experts, a multiple of D; K_s = D shared experts keep it one when 2k − 1 ≥ D.
+      const sharedExperts = share && 2 * c.topK - 1 >= c.devices ? c.devices : 0;
+      const { single, parallel } = await compare(c, 'float64', { expertSegments: 2, sharedExperts, balance, balanceScope: 'batch' });
+      expect(parallel.output).toEqual(single.output);
+      expect(parallel.auxLoss).toBe(single.auxLoss);
+      expect(parallel.dx).toEqual(single.dx);
+      for (const [name, g] of single.grads) expect(parallel.grads.get(name), name).toEqual(g);
+    }), { numRuns: 6 });
   });
 
   it('equals SwitchLayer within 1e-6 normwise in float32', async () => {
@@ -246,6 +267,8 @@ describe('ExpertParallelLayer: threads', () => {
     expect(() => new ExpertParallelLayer({ ...opts, devices: 1.5 })).toThrow('ExpertParallelLayer: devices must be an integer ≥ 1, got 1.5');
     expect(() => new ExpertParallelLayer({ ...opts, devices: 2, concurrency: 0 })).toThrow('ExpertParallelLayer: concurrency must be an integer ≥ 1, got 0');
     expect(() => new ExpertParallelLayer({ ...opts, numExperts: 2.5, devices: 1 })).toThrow('ExpertParallelLayer: numExperts must be an integer ≥ 1, got 2.5');
+    expect(() => new ExpertParallelLayer({ ...opts, devices: 2, topK: 2, sharedExperts: 1 }))
+      .toThrow('ExpertParallelLayer: the 3 routed experts (expertSegments · numExperts − sharedExperts = 1 · 4 − 1) are not divisible by devices = 2: each device holds an equal share');
   });
 
   it('refuses a step before its devices have started, rather than blocking on them', async () => {

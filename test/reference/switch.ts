@@ -6,7 +6,9 @@
  * Fedus, Zoph & Shazeer 2021 (Switch Transformers): eq. 1 router softmax, eq. 2 gated sum of
  * expert outputs, eq. 3 expert capacity, eqs. 4–6 load-balancing loss. Zoph et al. 2022 (ST-MoE):
  * eq. 5 router z-loss. Zhou et al. 2022: expert-choice routing. Riquelme et al. 2021: batch
- * prioritized routing.
+ * prioritized routing. Wang et al. 2024: the loss-free selection bias. Qiu et al. 2025: the
+ * global-batch balance loss. Dai et al. 2024 (DeepSeekMoE): shared experts. The methods after
+ * Switch also have loops of their own, one per paper, in routing.ts.
  */
 
 export type Vec = number[];
@@ -17,6 +19,9 @@ export interface RefParams {
   router: Mat; // [dModel][E]
   wi: Mat[]; // [E][dModel][dFF]
   wo: Mat[]; // [E][dFF][dModel]
+  /** DeepSeekMoE's shared experts, applied to every token outside the routing: [K_s][dModel][dFF] and [K_s][dFF][dModel]. */
+  sharedWi?: Mat[];
+  sharedWo?: Mat[];
 }
 
 export interface RefOptions {
@@ -28,6 +33,12 @@ export interface RefOptions {
   activation: 'relu' | 'gelu';
   balanceCoef: number;
   zLossCoef: number;
+  /** Wang et al. 2024: added to p for the choice of experts only; default none. */
+  bias?: Vec;
+  /** 'aux-loss' (default) adds α·balance to the aux loss; 'loss-free' and 'none' do not. */
+  balance?: 'aux-loss' | 'loss-free' | 'none';
+  /** Qiu et al. 2025: f_i counted over every group ('batch') or each group's own ('group', default). */
+  balanceScope?: 'group' | 'batch';
 }
 
 /** A (token, expert) pair that got a slot; `gate` is the weight of E_expert(x) in the token's output. */
@@ -181,8 +192,33 @@ export function refMeanOverGroups(perGroup: (number | null)[]): number {
   return present.length === 0 ? 0 : present.reduce((a, b) => a + b, 0) / present.length;
 }
 
-export function refBalanceLoss(probs: Mat[], choices: number[][][], masks: Mat): number {
+export function refBalanceLoss(probs: Mat[], choices: number[][][], masks: Mat, scope: 'group' | 'batch' = 'group'): number {
+  if (scope === 'batch') return refGlobalBatchBalance(probs, choices, masks);
   return refMeanOverGroups(probs.map((p, g) => (masks[g]!.some((m) => m !== 0) ? refGroupBalance(p, choices[g]!, masks[g]!) : null)));
+}
+
+/**
+ * Qiu et al. 2025 (*Demons in the Detail: On Implementing Load Balancing Loss for Training
+ * Specialized Mixture-of-Expert Models*), eq. 4: LBL = E · Σ_i f̄_i · P_i with f̄_i the fraction of
+ * the choices of *all* groups' tokens (the global batch) that went to expert i, P_i each group's
+ * own mean probability; averaged over the groups that have tokens.
+ */
+export function refGlobalBatchBalance(probs: Mat[], choices: number[][][], masks: Mat): number {
+  const E = probs[0]?.[0]?.length ?? 0;
+  const f = new Array<number>(E).fill(0);
+  let choicesMade = 0;
+  choices.forEach((group, g) => group.forEach((chosen, s) => {
+    if (masks[g]![s] === 0) return;
+    for (const e of chosen) f[e]! += 1;
+    choicesMade += chosen.length;
+  }));
+  return refMeanOverGroups(probs.map((group, g) => {
+    const tokens = group.filter((_, s) => masks[g]![s] !== 0);
+    if (tokens.length === 0) return null;
+    let loss = 0;
+    for (let e = 0; e < E; e++) loss += (f[e]! / choicesMade) * (tokens.reduce((sum, p) => sum + p[e]!, 0) / tokens.length);
+    return E * loss;
+  }));
 }
 
 export function refZLoss(logits: Mat[], masks: Mat): number {
@@ -207,7 +243,9 @@ export function refSwitchForward(x: Mat[], params: RefParams, opts: RefOptions, 
   const capacity = refCapacity(S, E, opts.topK, opts.capacityFactor, opts.minCapacity);
   const logits = x.map((group) => group.map((token) => refLogits(token, params.router)));
   const probs = logits.map((group) => group.map(refSoftmax));
-  const choices = probs.map((group) => group.map((p) => refTopK(p, opts.topK)));
+  // Wang et al. 2024 eq. 3: the choice ranks p_i + b_i; the gates below stay p_i.
+  const scores = probs.map((group) => group.map((p) => p.map((v, e) => v + (opts.bias?.[e] ?? 0))));
+  const choices = scores.map((group) => group.map((p) => refTopK(p, opts.topK)));
   let margin = Infinity;
   const output: Mat[] = [], routes: RefRoute[][] = [];
   for (let g = 0; g < G; g++) {
@@ -219,6 +257,12 @@ export function refSwitchForward(x: Mat[], params: RefParams, opts: RefOptions, 
       return { token, expert, gate };
     });
     const out = x[g]!.map((token) => token.map(() => 0));
+    // DeepSeekMoE eq. 9: every shared expert, ungated, on every (unmasked) token.
+    (params.sharedWi ?? []).forEach((wi, i) => x[g]!.forEach((token, s) => {
+      if (mask[g]![s] === 0) return;
+      refFFN(token, wi, params.sharedWo![i]!, opts.activation).forEach((v, j) => (out[s]![j]! += v));
+      if (opts.activation === 'relu') margin = Math.min(margin, ...vecMat(token, wi).map(Math.abs));
+    }));
     for (const { token, expert, gate } of groupRoutes) {
       const y = refFFN(x[g]![token]!, params.wi[expert]!, params.wo[expert]!, opts.activation);
       y.forEach((v, i) => (out[token]![i]! += gate * v));
@@ -226,11 +270,12 @@ export function refSwitchForward(x: Mat[], params: RefParams, opts: RefOptions, 
     }
     output.push(out);
     routes.push(groupRoutes);
-    margin = Math.min(margin, routingMargin(probs[g]!, mask[g]!, opts.routing));
+    margin = Math.min(margin, routingMargin(probs[g]!, scores[g]!, mask[g]!, opts.routing));
   }
-  const balanceLoss = refBalanceLoss(probs, choices, mask);
+  const balanceLoss = refBalanceLoss(probs, choices, mask, opts.balanceScope);
   const zLoss = refZLoss(logits, mask);
-  return { output, routes, capacity, balanceLoss, zLoss, auxLoss: opts.balanceCoef * balanceLoss + opts.zLossCoef * zLoss, margin };
+  const balanceTerm = (opts.balance ?? 'aux-loss') === 'aux-loss' ? opts.balanceCoef * balanceLoss : 0;
+  return { output, routes, capacity, balanceLoss, zLoss, auxLoss: balanceTerm + opts.zLossCoef * zLoss, margin };
 }
 
 function minGap(values: number[]): number {
@@ -240,10 +285,10 @@ function minGap(values: number[]): number {
   return gap;
 }
 
-/** The gaps whose sign decides routing: each token's ranking of experts, and the mode's ranking of tokens. */
-function routingMargin(probs: Mat, mask: Vec, routing: RefRouting): number {
+/** The gaps whose sign decides routing: each token's ranking of experts (by its scores), and the mode's ranking of tokens. */
+function routingMargin(probs: Mat, scores: Mat, mask: Vec, routing: RefRouting): number {
   const tokens = probs.filter((_, s) => mask[s] !== 0);
-  let margin = Math.min(Infinity, ...tokens.map(minGap));
+  let margin = Math.min(Infinity, ...scores.filter((_, s) => mask[s] !== 0).map(minGap));
   if (routing === 'batch-prioritized') margin = Math.min(margin, minGap(tokens.map((p) => Math.max(...p))));
   if (routing === 'experts-choose') {
     for (let e = 0; e < (probs[0]?.length ?? 0); e++) margin = Math.min(margin, minGap(tokens.map((p) => p[e]!)));

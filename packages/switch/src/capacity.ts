@@ -48,11 +48,20 @@ export interface Assignment {
   /** S, tokens per group. */
   groupSize: number;
   numExperts: number;
-  /** Slots per expert per group (C): the expert buffers are [E, numGroups · C, dModel]. */
+  /** Slots per expert per group (C): the padded expert buffers are [E, numGroups · C, dModel]. */
   capacity: number;
+  /**
+   * true: the buffers are [E, G·C, dModel], empty slots included (static shapes, the Switch paper's
+   * layout); false: the kept routes alone, [rows, dModel], expert by expert in the same order
+   * (MegaBlocks' padding-free layout): expert e's rows are the tokensPerExpert[e] after those of
+   * experts 0..e−1.
+   */
+  padded: boolean;
+  /** Rows of the expert buffers: E·G·C padded, the kept routes packed. */
+  rows: number;
   /** Flat token index g·S + s of each kept route. */
   token: Int32Array;
-  /** Flat slot (e·G + g)·C + c of each kept route in the [E, G·C] expert buffers. */
+  /** Row of each kept route in the expert buffers: (e·G + g)·C + c padded, its rank among those packed. */
   slot: Int32Array;
   /** Flat index of each kept route's gate in `router[gateSource]`. */
   gate: Int32Array;
@@ -72,9 +81,13 @@ export interface Assignment {
  *   second choice; a choice whose expert is full is dropped.
  * - 'batch-prioritized' (Riquelme et al. 2021, V-MoE): the same, with tokens ordered by their top
  *   router probability, highest first (ties in sequence order).
- * - 'experts-choose' (Zhou et al. 2022): each expert takes its C tokens of highest p_e(x) (ties to
- *   the earlier token); a token may be taken by several experts or by none. `expertIndex` is
- *   ignored here (it still feeds the balance loss).
+ * - 'experts-choose' (Zhou et al. 2022, §3.2: G, I = TopK(Sᵀ, k), S = Softmax(X·W_g)): each expert
+ *   takes its C tokens of highest p_e(x) (ties to the earlier token); a token may be taken by
+ *   several experts or by none. The paper's k = n·c/e is eq. 3's C with c = capacityFactor · topK
+ *   (its c is the mean number of experts per token). `expertIndex` is ignored here (it still feeds
+ *   the balance loss, which the paper does not use: balance 'none'). It is not causal: whether an
+ *   expert takes a token depends on the scores of every token of the group, later ones included,
+ *   so it cannot route a token of autoregressive decoding before the rest of its group exists.
  * Padding tokens (mask 0) are never dispatched.
  *
  * This is integer bookkeeping on the CPU (indices read with dataSync) and is not differentiable:
@@ -84,8 +97,10 @@ export interface Assignment {
  */
 export function assignCapacity(opts: {
   probs: Tensor; expertIndex: Tensor; capacity: number; routing?: RoutingMode; mask?: Tensor;
+  /** false: pack the kept routes without the empty slots (see `Assignment.padded`); default true. */
+  pad?: boolean;
 }): Assignment {
-  const { probs, expertIndex, capacity, routing = 'tokens-choose', mask } = opts;
+  const { probs, expertIndex, capacity, routing = 'tokens-choose', mask, pad = true } = opts;
   const op = 'assignCapacity';
   requireTensor(op, 'probs', probs);
   requireTensor(op, 'expertIndex', expertIndex);
@@ -147,8 +162,21 @@ export function assignCapacity(opts: {
   }
   return {
     numGroups, groupSize, numExperts, capacity: slots,
-    token: Int32Array.from(token), slot: Int32Array.from(slot), gate: Int32Array.from(gate),
+    padded: pad, rows: pad ? numExperts * numGroups * slots : slot.length,
+    token: Int32Array.from(token), slot: pad ? Int32Array.from(slot) : packed(slot), gate: Int32Array.from(gate),
     gateSource: routing === 'experts-choose' ? 'probs' : 'gates',
     tokensPerExpert, tokens, droppedTokens,
   };
+}
+
+/**
+ * MegaBlocks' padding-free layout (Gale et al. 2023, §5): each route's rank among the padded slots.
+ * Padded slots are ordered expert by expert, so the ranks keep every expert's rows contiguous and
+ * in the same order, and leave out the empty slots: the experts then compute only their tokens.
+ */
+function packed(paddedSlots: readonly number[]): Int32Array {
+  const order = paddedSlots.map((_, i) => i).sort((a, b) => paddedSlots[a]! - paddedSlots[b]!);
+  const rank = new Int32Array(paddedSlots.length);
+  order.forEach((route, r) => (rank[route] = r));
+  return rank;
 }

@@ -12,6 +12,11 @@ import type { SwitchLayer } from './switch-layer.js';
  * 'encoder.block.1.layer.1.mlp.'. For `saveSafetensors` / `loadSafetensors(layer, path, { layout })`.
  */
 export function switchTransformersLayout(layer: SwitchLayer, prefix = ''): SafetensorsEntry[] {
+  const { expertSegments, sharedExperts } = layer.config;
+  if (expertSegments !== 1 || sharedExperts !== 0) {
+    // SwitchTransformersSparseMLP has N experts of d_ff and no shared ones: there is no name for the rest.
+    throw new Error(`switchTransformersLayout: a layer with expertSegments = ${expertSegments} and sharedExperts = ${sharedExperts} has no SwitchTransformersSparseMLP layout (that model has numExperts experts of dFF and no shared experts); save it under its own parameter names`);
+  }
   const experts = Array.from({ length: layer.config.numExperts }, (_, i) => i);
   return [
     { name: `${prefix}router.classifier.weight`, parameter: 'router.weight', transpose: true },

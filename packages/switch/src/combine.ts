@@ -13,14 +13,17 @@ import type { RouterOutput } from './router.js';
  */
 export function combine(expertOutputs: Tensor, assignment: Assignment, router: Pick<RouterOutput, 'gates' | 'probs'>): Tensor {
   requireTensor('combine', 'expertOutputs', expertOutputs);
-  const { numGroups, groupSize, numExperts, capacity } = assignment;
+  const { numGroups, groupSize, numExperts, capacity, rows: bufferRows } = assignment;
   const dModel = expertOutputs.shape[expertOutputs.rank - 1]!;
-  if (expertOutputs.rank !== 3 || expertOutputs.shape[0] !== numExperts || expertOutputs.shape[1] !== numGroups * capacity) {
+  if (assignment.padded && (expertOutputs.rank !== 3 || expertOutputs.shape[0] !== numExperts || expertOutputs.shape[1] !== numGroups * capacity)) {
     throw new Error(`combine: expert outputs ${fmt(expertOutputs.shape)} must be [E, G·C, dModel] = [${numExperts}, ${numGroups * capacity}, dModel]`);
+  }
+  if (!assignment.padded && (expertOutputs.rank !== 2 || expertOutputs.shape[0] !== bufferRows)) {
+    throw new Error(`combine: expert outputs ${fmt(expertOutputs.shape)} must be the packed rows [${bufferRows}, dModel]`);
   }
   const source = router[assignment.gateSource];
   const gates = gather(source.reshape([source.size]), indexTensor(assignment.gate)).cast(expertOutputs.dtype);
-  const rows = gather(expertOutputs.reshape([numExperts * numGroups * capacity, dModel]), indexTensor(assignment.slot));
+  const rows = gather(expertOutputs.reshape([bufferRows, dModel]), indexTensor(assignment.slot));
   const weighted = rows.mul(gates.reshape([assignment.gate.length, 1]));
   return indexAdd(zeros([numGroups * groupSize, dModel], expertOutputs.dtype), indexTensor(assignment.token), weighted);
 }

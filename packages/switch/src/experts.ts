@@ -1,4 +1,4 @@
-import { Module, init, type Rng, type Tensor } from '@switch-ts/tensor';
+import { Module, concat, init, slice, type Rng, type Tensor } from '@switch-ts/tensor';
 import type { Assignment } from './capacity.js';
 import { fmt, requireTensor, type FloatDType } from './checks.js';
 import { feedForward, type FeedForwardOptions } from './feed-forward.js';
@@ -19,6 +19,33 @@ export function experts(buffers: Tensor, wi: Tensor, wo: Tensor, opts: FeedForwa
     throw new Error(`experts: buffers ${fmt(buffers.shape)}, wi ${fmt(wi.shape)}, wo ${fmt(wo.shape)}: expected [E, n, dModel], [E, dModel, dFF], [E, dFF, dModel]`);
   }
   return feedForward(buffers, wi, wo, opts);
+}
+
+/**
+ * The experts on a packed buffer (MegaBlocks, Gale et al. 2023, §5.1: a block-sparse product
+ * whose blocks are each expert's own tokens): rows [n, dModel] hold expert 0's rowsPerExpert[0]
+ * tokens, then expert 1's, and so on; each expert's FFN runs on its rows alone, so the work is the
+ * n routed tokens, not E·C slots. Returns [n, dModel].
+ */
+export function packedExperts(rows: Tensor, wi: Tensor, wo: Tensor, rowsPerExpert: readonly number[], opts: FeedForwardOptions = {}): Tensor {
+  requireTensor('packedExperts', 'rows', rows);
+  const [numExperts, dModel, dFF] = wi.shape as [number, number, number];
+  const n = rowsPerExpert.reduce((a, b) => a + b, 0);
+  if (rows.rank !== 2 || rows.shape[0] !== n || rows.shape[1] !== dModel || rowsPerExpert.length !== numExperts) {
+    throw new Error(`packedExperts: rows ${fmt(rows.shape)} must be [${n}, ${dModel}] for ${rowsPerExpert.length} experts' rows [${rowsPerExpert.join(', ')}] and wi ${fmt(wi.shape)}`);
+  }
+  if (n === 0) return rows;
+  let start = 0;
+  const outputs: Tensor[] = [];
+  rowsPerExpert.forEach((count, e) => {
+    if (count > 0) {
+      const expertWi = slice(wi, [e, 0, 0], [1, dModel, dFF]).reshape([dModel, dFF]);
+      const expertWo = slice(wo, [e, 0, 0], [1, dFF, dModel]).reshape([dFF, dModel]);
+      outputs.push(feedForward(slice(rows, [start, 0], [count, dModel]), expertWi, expertWo, opts));
+    }
+    start += count;
+  });
+  return concat(outputs, 0);
 }
 
 export interface ExpertsOptions {
@@ -45,6 +72,11 @@ export class Experts extends Module {
   forward(buffers: Tensor, opts: FeedForwardOptions = {}): Tensor {
     return experts(buffers, this.wi, this.wo, opts);
   }
+
+  /** The experts on a packed buffer (see `packedExperts`). */
+  forwardPacked(rows: Tensor, rowsPerExpert: readonly number[], opts: FeedForwardOptions = {}): Tensor {
+    return packedExperts(rows, this.wi, this.wo, rowsPerExpert, opts);
+  }
 }
 
 /**
@@ -60,12 +92,15 @@ export interface ExpertRunner {
   place?(weight: Tensor, name: 'wi' | 'wo'): Tensor;
   /**
    * E_i on each expert's buffer: buffers [E, G·C, dModel] → outputs of the same shape, differentiable
-   * in the buffers and in `experts.wi`, `experts.wo`. `assignment` says which slots are filled.
+   * in the buffers and in `experts.wi`, `experts.wo`. `assignment` says which slots are filled; when
+   * it is packed (`assignment.padded` false) the buffers are its rows [rows, dModel], expert by expert.
    */
   run(experts: Experts, buffers: Tensor, opts: FeedForwardOptions, assignment: Assignment): Tensor;
 }
 
-/** The default runner: every expert at once, in this thread, as one batched FFN. */
+/** The default runner, in this thread: every expert at once as one batched FFN, or expert by expert on packed rows. */
 export const inThisThread: ExpertRunner = {
-  run: (experts, buffers, opts) => experts.forward(buffers, opts),
+  run: (experts, buffers, opts, assignment) => (assignment.padded
+    ? experts.forward(buffers, opts)
+    : experts.forwardPacked(buffers, assignment.tokensPerExpert, opts)),
 };

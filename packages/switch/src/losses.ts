@@ -33,15 +33,26 @@ function groupMean(perGroup: Tensor, counts: Tensor): Tensor {
   return sum(perGroup.mul(present)).div(sum(present).maximum(1));
 }
 
+/** Where f_i of the balance loss is counted: each group's own tokens, or every group of the batch. */
+export type BalanceScope = 'group' | 'batch';
+export const balanceScopes: readonly BalanceScope[] = ['group', 'batch'];
+
 /**
  * Load-balancing loss (Switch eqs. 4–6), per group: E · Σ_i f_i · P_i, where
  * f_i = fraction of the group's router choices that went to expert i (eq. 5), counted from the
  * router's choices before capacity and divided by k for top-k so that perfect balance gives 1;
  * P_i = mean router probability of expert i (eq. 6), taken as given (not renormalized). Only
  * P_i is differentiable. Averaged over groups; padding tokens count in neither f nor P.
+ *
+ * `scope: 'batch'` is the global-batch balance loss (Qiu et al. 2025, eq. 4): f_i is counted over
+ * the unmasked tokens of every group of the call, P_i stays each group's own, so that a group may
+ * specialise as long as the batch as a whole is balanced: E · Σ_i f_i^batch · P_i^group, averaged
+ * over groups.
  */
-export function loadBalancingLoss(routerProbs: Tensor, expertIndex: Tensor, opts: { mask?: Tensor } = {}): Tensor {
+export function loadBalancingLoss(routerProbs: Tensor, expertIndex: Tensor, opts: { mask?: Tensor; scope?: BalanceScope } = {}): Tensor {
   const op = 'loadBalancingLoss';
+  const { scope = 'group' } = opts;
+  if (!balanceScopes.includes(scope)) throw new Error(`${op}: scope must be one of ${balanceScopes.join(', ')}, got '${scope}'`);
   const { grouped, weights, groups, groupSize } = groupsOf(op, routerProbs, opts.mask);
   requireTensor(op, 'expertIndex', expertIndex);
   const tokenShape = routerProbs.shape.slice(0, -1);
@@ -54,9 +65,14 @@ export function loadBalancingLoss(routerProbs: Tensor, expertIndex: Tensor, opts
   const k = expertIndex.rank === tokenShape.length ? 1 : expertIndex.shape[expertIndex.rank - 1]!;
   const choices = sum(oneHot(expertIndex.reshape([groups, groupSize, k]), numExperts, routerProbs.dtype), 2);
   const { mean: choiceShare, counts } = tokenMean(choices, weights);
-  const f = choiceShare.div(k);
+  const f = scope === 'group' ? choiceShare.div(k) : batchShare(choices, weights).div(k);
   const { mean: P } = tokenMean(grouped, weights);
   return groupMean(sum(f.mul(P), 1).mul(numExperts), counts);
+}
+
+/** Mean over every unmasked token of every group: values [G, S, E] → [1, E]. */
+function batchShare(values: Tensor, weights: Tensor): Tensor {
+  return sum(sum(values.mul(weights.unsqueeze(2)), 1), 0, true).div(sum(weights).maximum(1));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Module, Rng, Tensor, argmax, init, matmul, rand, softmax, sum, takeAlongAxis, topk } from '@switch-ts/tensor';
+import { Module, Rng, Tensor, argmax, init, matmul, rand, softmax, sum, takeAlongAxis, tensor, topk } from '@switch-ts/tensor';
 import { fmt, type FloatDType } from './checks.js';
 
 /** What the router decides for every token of every group. */
@@ -28,6 +28,12 @@ export interface RouteOptions {
   rng?: Rng;
   /** Selective precision (Switch §2.4): the router computes in this dtype whatever the layer's. */
   dtype?: FloatDType;
+  /**
+   * Auxiliary-loss-free balancing (Wang et al. 2024, eq. 3): a per-expert bias b [E] added to the
+   * probabilities for the top-k *selection* only; the gates stay the unbiased p_i(x), and no
+   * gradient reaches b (selection is piecewise constant, and b is not a parameter).
+   */
+  selectionBias?: readonly number[];
 }
 
 /**
@@ -38,7 +44,7 @@ export interface RouteOptions {
  * jitter, Mesh TensorFlow's multiplicative_jitter): the experts still see the clean x.
  */
 export function route(x: Tensor, weight: Tensor, opts: RouteOptions = {}): RouterOutput {
-  const { topK = 1, normalizeTopK = true, jitter = 0, rng, dtype = weight.dtype as FloatDType } = opts;
+  const { topK = 1, normalizeTopK = true, jitter = 0, rng, dtype = weight.dtype as FloatDType, selectionBias } = opts;
   if (!(x instanceof Tensor) || !(weight instanceof Tensor)) throw new Error('route: x and weight must be Tensors');
   if (weight.rank !== 2 || x.rank < 1 || x.shape[x.rank - 1] !== weight.shape[0]) {
     throw new Error(`route: x ${fmt(x.shape)} and router weight ${fmt(weight.shape)} do not fit: expected [..., dModel] and [dModel, E]`);
@@ -49,14 +55,20 @@ export function route(x: Tensor, weight: Tensor, opts: RouteOptions = {}): Route
   }
   if (!(jitter >= 0 && jitter < 1)) throw new Error(`route: jitter must be in [0, 1), got ${jitter}`);
   if (jitter > 0 && !(rng instanceof Rng)) throw new Error('route: jitter > 0 needs an Rng (opts.rng)');
+  if (selectionBias !== undefined && (selectionBias.length !== numExperts || !selectionBias.every(Number.isFinite))) {
+    throw new Error(`route: selectionBias must hold ${numExperts} finite numbers (one per expert), got [${Array.from(selectionBias).join(', ')}]`);
+  }
 
   let input = x.cast(dtype);
   if (jitter > 0) input = input.mul(rand(x.shape, rng!, { low: 1 - jitter, high: 1 + jitter, dtype }));
   const logits = matmul(input, weight.cast(dtype));
   requireFiniteLogits(logits);
   const probs = softmax(logits, -1);
+  // Wang et al. 2024 eq. 3: choose by p_i(x) + b_i, gate by p_i(x). Without a bias the scores are
+  // the probabilities themselves, so that a layer without one routes exactly as before.
+  const scores = selectionBias === undefined ? probs : probs.add(tensor(selectionBias, { dtype }));
   // Switch's choice is the argmax, a single pass; top-k sorts. Both break ties to the lower index.
-  const expertIndex = topK === 1 ? argmax(probs, -1).unsqueeze(-1) : topk(probs, topK, -1).indices;
+  const expertIndex = topK === 1 ? argmax(scores, -1).unsqueeze(-1) : topk(scores, topK, -1).indices;
   const values = takeAlongAxis(probs, expertIndex, -1);
   const gates = topK > 1 && normalizeTopK ? values.div(sum(values, -1, true)) : values;
   return { logits, probs, expertIndex, gates };

@@ -1,11 +1,12 @@
-import { Module, Rng, type Tensor } from '@switch-ts/tensor';
+import { Module, Rng, broadcastTo, sum, type Tensor } from '@switch-ts/tensor';
 import { assignCapacity, expertCapacity, routingModes, type Assignment, type RoutingMode } from './capacity.js';
 import { fmt, requireFloatDType, requireInteger, requireMask, requireTensor, type FloatDType } from './checks.js';
 import { combine } from './combine.js';
 import { dispatch } from './dispatch.js';
 import { Experts, inThisThread, type ExpertRunner } from './experts.js';
-import { activations, type Activation } from './feed-forward.js';
-import { loadBalancingLoss, routerZLoss } from './losses.js';
+import { activations, type Activation, type FeedForwardOptions } from './feed-forward.js';
+import { balanceScopes, loadBalancingLoss, routerZLoss, type BalanceScope } from './losses.js';
+import { expertLoad, updatedBias } from './loss-free.js';
 import { Router, type RouterOutput } from './router.js';
 
 export interface SwitchLayerOptions {
@@ -39,30 +40,80 @@ export interface SwitchLayerOptions {
   seed?: number;
   /** How the experts run on the dispatched buffers; default: all at once, in this thread. */
   expertRunner?: ExpertRunner;
+  /**
+   * m, fine-grained expert segmentation (DeepSeekMoE, Dai et al. 2024, §3.1): each of the
+   * numExperts experts is split into m experts of dFF / m hidden units and each token is routed to
+   * m·topK of them, so the FLOPs per token stay those of the unsplit layer; default 1.
+   */
+  expertSegments?: number;
+  /**
+   * K_s, shared-expert isolation (DeepSeekMoE §3.2): K_s of the m·numExperts fine-grained experts
+   * process every token outside the routing, and the router picks m·topK − K_s of the other
+   * m·numExperts − K_s, so the FLOPs per token stay the same; default 0.
+   */
+  sharedExperts?: number;
+  /**
+   * How the load is balanced: 'aux-loss' (Switch eqs. 4–6, weighted by balanceCoef; the default),
+   * 'loss-free' (Wang et al. 2024: a per-expert selection bias, moved by `updateBias()` after each
+   * optimizer step; no balance term in auxLoss), or 'none' (neither; the stats still report the
+   * balance loss).
+   */
+  balance?: BalanceMode;
+  /** γ of the loss-free bias update b_i ← b_i + γ·sign(c̄ − c_i); default 0.001 (DeepSeek-V3). Only with balance: 'loss-free'. */
+  biasUpdateRate?: number;
+  /** Where the balance loss counts f_i: 'group' (Switch, the default) or 'batch' (Qiu et al. 2025: every group of the call). */
+  balanceScope?: BalanceScope;
+  /**
+   * true (the default): the experts compute E × capacity slots per group, empty ones included
+   * (static shapes, as in the Switch paper); false: only the routed tokens' rows (MegaBlocks, Gale
+   * et al. 2023), so the FLOPs follow the routed tokens. Same outputs and gradients either way.
+   */
+  padToCapacity?: boolean;
+}
+
+export type BalanceMode = 'aux-loss' | 'loss-free' | 'none';
+export const balanceModes: readonly BalanceMode[] = ['aux-loss', 'loss-free', 'none'];
+
+/**
+ * The experts the layer actually has once fine-grained segmentation and shared experts are
+ * applied (DeepSeekMoE eqs. 9–11): m·N − K_s routed experts of dFF / m hidden units, each token
+ * choosing m·k − K_s of them, and K_s shared ones. With m = 1 and K_s = 0 it is Switch's E and k.
+ */
+export interface ExpertLayout {
+  routedExperts: number;
+  routedTopK: number;
+  sharedExperts: number;
+  /** Hidden units of each routed and shared expert: dFF / m. */
+  expertDFF: number;
+}
+
+export function expertLayout(c: Pick<SwitchLayerConfig, 'numExperts' | 'topK' | 'dFF' | 'expertSegments' | 'sharedExperts'>): ExpertLayout {
+  const m = c.expertSegments, shared = c.sharedExperts;
+  return { routedExperts: m * c.numExperts - shared, routedTopK: m * c.topK - shared, sharedExperts: shared, expertDFF: c.dFF / m };
 }
 
 /** Plain numbers describing one forward pass, for logging. */
 export interface SwitchStats {
   /** Slots per expert per group. */
   expertCapacity: number;
-  /** Tokens each expert processed (after capacity), summed over groups. */
+  /** Tokens each routed expert processed (after capacity), summed over groups. */
   tokensPerExpert: number[];
-  /** Fraction of the unmasked tokens that no expert processed (their output is zero). */
+  /** Fraction of the unmasked tokens that no routed expert processed (their output is zero, or the shared experts' alone). */
   droppedFraction: number;
   /** Mean over unmasked tokens of the router distribution's entropy −Σ p log p (nats). */
   routerEntropy: number;
   /** Mean over unmasked tokens of the largest router probability. */
   meanTopProb: number;
-  /** The balance loss before α (1 = perfectly balanced). */
+  /** The balance loss before α (1 = perfectly balanced), in the layer's balanceScope, whatever its balance mode. */
   balanceLoss: number;
   /** The router z-loss before its coefficient. */
   zLoss: number;
 }
 
 export interface SwitchOutput {
-  /** Same shape as the input; zero rows for dropped and padding tokens. */
+  /** Same shape as the input; zero rows for padding tokens, and for dropped tokens unless shared experts serve them. */
   output: Tensor;
-  /** α·balance + zLossCoef·z, to add to the model's loss (one term per switch layer). */
+  /** α·balance + zLossCoef·z (z alone unless balance is 'aux-loss'), to add to the model's loss (one term per switch layer). */
   auxLoss: Tensor;
   /**
    * What the router decided: p(x) [...groups, S, E] and each token's k choices before capacity,
@@ -82,10 +133,17 @@ export type SwitchLayerConfig = Required<Omit<SwitchLayerOptions, 'seed' | 'rout
  */
 export class SwitchLayer extends Module {
   readonly config: Readonly<SwitchLayerConfig>;
-  /** W_r [dModel, E]: 'router.weight'. */
+  /** W_r [dModel, E]: 'router.weight' (E = the routed experts, `layout.routedExperts`). */
   readonly router: Router;
-  /** Stacked expert weights: 'experts.wi' [E, dModel, dFF] and 'experts.wo' [E, dFF, dModel]. */
+  /** Stacked expert weights: 'experts.wi' [E, dModel, dFF] and 'experts.wo' [E, dFF, dModel] (dFF = `layout.expertDFF`). */
   readonly experts: Experts;
+  /** The K_s shared experts, 'shared.wi' [K_s, dModel, dFF/m] and 'shared.wo'; absent when sharedExperts is 0. */
+  readonly shared: Experts | undefined;
+  readonly layout: Readonly<ExpertLayout>;
+  /** b of loss-free balancing, one per routed expert; zeros unless balance is 'loss-free'. */
+  private bias: number[];
+  /** c_i since the last `updateBias()`: the router choices of the training forwards. */
+  private load: number[];
   /** Owned by the layer, so that a seed fixes the initialization, the jitter and the dropout masks. */
   private readonly rng: Rng;
   private readonly expertRunner: ExpertRunner;
@@ -93,14 +151,51 @@ export class SwitchLayer extends Module {
   constructor(opts: SwitchLayerOptions) {
     super();
     this.config = switchLayerConfig(opts);
-    const { dModel, dFF, numExperts, initScale, dtype } = this.config;
+    const { dModel, initScale, dtype } = this.config;
+    this.layout = expertLayout(this.config);
+    const { routedExperts, sharedExperts, expertDFF } = this.layout;
     this.rng = new Rng(opts.seed ?? 0);
     this.expertRunner = opts.expertRunner ?? inThisThread;
-    this.router = this.module('router', new Router({ dModel, numExperts, initScale, dtype, rng: this.rng }));
+    this.router = this.module('router', new Router({ dModel, numExperts: routedExperts, initScale, dtype, rng: this.rng }));
     this.experts = this.module('experts', new Experts({
-      numExperts, dModel, dFF, initScale, dtype, rng: this.rng,
+      numExperts: routedExperts, dModel, dFF: expertDFF, initScale, dtype, rng: this.rng,
       place: (weight, name) => this.expertRunner.place?.(weight, name) ?? weight,
     }));
+    // Drawn after the routed experts, so that a layer without shared experts initializes as before.
+    this.shared = sharedExperts > 0
+      ? this.module('shared', new Experts({ numExperts: sharedExperts, dModel, dFF: expertDFF, initScale, dtype, rng: this.rng }))
+      : undefined;
+    this.bias = new Array<number>(routedExperts).fill(0);
+    this.load = new Array<number>(routedExperts).fill(0);
+  }
+
+  /** b_i of loss-free balancing (Wang et al. 2024), one per routed expert. */
+  get expertBias(): number[] {
+    return this.bias.slice();
+  }
+
+  /** Restores b (from a checkpoint, say: b is state, not a parameter, so optimizers and safetensors files do not hold it). */
+  setExpertBias(bias: readonly number[]): void {
+    const E = this.layout.routedExperts;
+    if (!Array.isArray(bias) || bias.length !== E || !bias.every(Number.isFinite)) {
+      throw new Error(`${this.constructor.name}.setExpertBias: expected ${E} finite numbers (one per routed expert), got ${Array.isArray(bias) ? `[${bias.join(', ')}]` : String(bias)}`);
+    }
+    this.bias = bias.slice();
+  }
+
+  /**
+   * Loss-free balancing's update (Wang et al. 2024, Algorithm 1), to call once per training step
+   * after the optimizer step: b_i ← b_i + γ·sign(c̄ − c_i), with c_i the router choices of expert i
+   * over the training forwards since the last call (every micro-batch of the step); then the count
+   * restarts. Not automatic in `forward`, so that a forward stays a function of the parameters and
+   * the bias (repeated forwards, finite differences and eval runs change nothing). Returns b.
+   */
+  updateBias(): number[] {
+    const { balance, biasUpdateRate } = this.config;
+    if (balance !== 'loss-free') throw new Error(`${this.constructor.name}.updateBias: balance is '${balance}'; only balance: 'loss-free' has a bias to update`);
+    this.bias = updatedBias(this.bias, this.load, biasUpdateRate);
+    this.load.fill(0);
+    return this.expertBias;
   }
 
   forward(x: Tensor, opts: { mask?: Tensor } = {}): SwitchOutput {
@@ -117,31 +212,51 @@ export class SwitchLayer extends Module {
     if (mask !== undefined) requireMask(op, mask, x.shape.slice(0, -1));
     const groupSize = x.shape[x.rank - 2]!;
 
-    // Eq. 1; jitter and expert dropout act in training only.
+    const { routedExperts, routedTopK } = this.layout;
+
+    // Eq. 1 over the routed experts (DeepSeekMoE eq. 11); jitter and expert dropout act in training
+    // only. Loss-free balancing biases the choice, not the gates (Wang et al. 2024, eq. 3).
     const router = this.router.forward(x, {
-      topK: c.topK, normalizeTopK: c.normalizeTopK, dtype: c.routerDtype,
+      topK: routedTopK, normalizeTopK: c.normalizeTopK, dtype: c.routerDtype,
       jitter: this.training ? c.jitter : 0, rng: this.rng,
+      ...(c.balance === 'loss-free' && { selectionBias: this.bias }),
     });
-    // Eq. 3, then the slots: integer bookkeeping, not differentiated (see capacity.ts).
+    if (c.balance === 'loss-free' && this.training) {
+      expertLoad(router.expertIndex, routedExperts, mask ? { mask } : {}).forEach((n, e) => (this.load[e]! += n));
+    }
+    // Eq. 3, then the slots: integer bookkeeping, not differentiated (see capacity.ts). Unpadded,
+    // the experts compute only the routed rows (MegaBlocks).
     const capacity = expertCapacity({
-      groupSize, numExperts: c.numExperts, topK: c.topK, minCapacity: c.minCapacity,
+      groupSize, numExperts: routedExperts, topK: routedTopK, minCapacity: c.minCapacity,
       capacityFactor: this.training ? c.capacityFactor : c.evalCapacityFactor,
     });
-    const assignment = assignCapacity({ probs: router.probs, expertIndex: router.expertIndex, capacity, routing: c.routing, ...(mask && { mask }) });
+    const assignment = assignCapacity({
+      probs: router.probs, expertIndex: router.expertIndex, capacity, routing: c.routing, pad: c.padToCapacity, ...(mask && { mask }),
+    });
     const buffers = dispatch(x, assignment);
-    const expertOutputs = this.expertRunner.run(this.experts, buffers, {
-      activation: c.activation, dropout: this.training ? c.expertDropout : 0, rng: this.rng,
-    }, assignment);
-    // Eq. 2.
-    const output = combine(expertOutputs, assignment, router).reshape(x.shape);
+    const ffn = { activation: c.activation, dropout: this.training ? c.expertDropout : 0, rng: this.rng };
+    const expertOutputs = this.expertRunner.run(this.experts, buffers, ffn, assignment);
+    // Eq. 2; shared experts add outside the routing, ungated (DeepSeekMoE eq. 9).
+    const routed = combine(expertOutputs, assignment, router);
+    const output = (this.shared ? routed.add(this.sharedOutput(x, mask, ffn)) : routed).reshape(x.shape);
 
-    // Eqs. 4–6 and ST-MoE eq. 5; the coefficients are applied here, not by the loss functions.
+    // Eqs. 4–6 (f_i per group or per batch, Qiu et al. 2025) and ST-MoE eq. 5; the coefficients
+    // are applied here, not by the loss functions.
     const lossOpts = mask ? { mask } : {};
-    const balanceLoss = loadBalancingLoss(router.probs, router.expertIndex, lossOpts);
+    const balanceLoss = loadBalancingLoss(router.probs, router.expertIndex, { ...lossOpts, scope: c.balanceScope });
     const zLoss = routerZLoss(router.logits, lossOpts);
-    const auxLoss = balanceLoss.mul(c.balanceCoef).add(zLoss.mul(c.zLossCoef)).cast(c.dtype);
+    const auxLoss = (c.balance === 'aux-loss' ? balanceLoss.mul(c.balanceCoef).add(zLoss.mul(c.zLossCoef)) : zLoss.mul(c.zLossCoef)).cast(c.dtype);
     const routing = { probs: router.probs, expertIndex: router.expertIndex, assignment };
     return { output, auxLoss, routing, stats: statsOf(router, assignment, balanceLoss, zLoss, mask) };
+  }
+
+  /** Σ_{i ≤ K_s} FFN_i(x) for every token (DeepSeekMoE eq. 9's first sum), zero for padding: [T, dModel]. */
+  private sharedOutput(x: Tensor, mask: Tensor | undefined, ffn: FeedForwardOptions): Tensor {
+    const shared = this.shared!;
+    const tokens = x.reshape([-1, this.config.dModel]);
+    const perExpert = shared.forward(broadcastTo(tokens, [this.layout.sharedExperts, ...tokens.shape]), ffn);
+    const output = sum(perExpert, 0);
+    return mask === undefined ? output : output.mul(mask.ne(0).cast(output.dtype).reshape([-1, 1]));
   }
 }
 
@@ -192,6 +307,12 @@ export function switchLayerConfig(opts: SwitchLayerOptions): SwitchLayerConfig {
     initScale: opts.initScale ?? 0.1,
     dtype,
     routerDtype: opts.routerDtype ?? dtype,
+    expertSegments: opts.expertSegments ?? 1,
+    sharedExperts: opts.sharedExperts ?? 0,
+    balance: opts.balance ?? 'aux-loss',
+    biasUpdateRate: opts.biasUpdateRate ?? 0.001,
+    balanceScope: opts.balanceScope ?? 'group',
+    padToCapacity: opts.padToCapacity ?? true,
   };
   requireInteger(op, 'dModel', c.dModel, 1);
   requireInteger(op, 'dFF', c.dFF, 1);
@@ -215,5 +336,26 @@ export function switchLayerConfig(opts: SwitchLayerOptions): SwitchLayerConfig {
   }
   requireFloatDType(op, 'dtype', c.dtype);
   requireFloatDType(op, 'routerDtype', c.routerDtype);
+  requireRoutingSinceSwitch(op, c, opts);
   return c;
+}
+
+/** The options of the methods after Switch: fine-grained and shared experts, balance, scope, padding. */
+function requireRoutingSinceSwitch(op: string, c: SwitchLayerConfig, opts: SwitchLayerOptions): void {
+  const m = c.expertSegments;
+  requireInteger(op, 'expertSegments', m, 1);
+  if (c.dFF % m !== 0) throw new Error(`${op}: dFF = ${c.dFF} is not divisible by expertSegments = ${m}: each fine-grained expert has dFF / m hidden units`);
+  if (!Number.isInteger(c.sharedExperts) || c.sharedExperts < 0 || c.sharedExperts > m * c.topK - 1) {
+    throw new Error(`${op}: sharedExperts must be an integer in [0, ${m * c.topK - 1}] (expertSegments · topK − 1, leaving each token at least one routed expert), got ${c.sharedExperts}`);
+  }
+  if (!balanceModes.includes(c.balance)) throw new Error(`${op}: balance must be one of ${balanceModes.join(', ')}, got '${c.balance}'`);
+  if (!balanceScopes.includes(c.balanceScope)) throw new Error(`${op}: balanceScope must be one of ${balanceScopes.join(', ')}, got '${c.balanceScope}'`);
+  if (!(c.biasUpdateRate >= 0 && Number.isFinite(c.biasUpdateRate))) throw new Error(`${op}: biasUpdateRate must be a finite number ≥ 0, got ${c.biasUpdateRate}`);
+  if (opts.biasUpdateRate !== undefined && c.balance !== 'loss-free') {
+    throw new Error(`${op}: biasUpdateRate = ${opts.biasUpdateRate} applies only to balance: 'loss-free', got balance: '${c.balance}'`);
+  }
+  if (c.balance === 'loss-free' && c.routing === 'experts-choose') {
+    throw new Error(`${op}: balance: 'loss-free' biases the tokens' choice of experts, but routing: 'experts-choose' lets the experts choose (balanced by construction); use balance: 'none'`);
+  }
+  if (typeof c.padToCapacity !== 'boolean') throw new Error(`${op}: padToCapacity must be true or false, got ${String(c.padToCapacity)}`);
 }

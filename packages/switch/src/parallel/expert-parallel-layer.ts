@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Tensor } from '@switch-ts/tensor';
 import { requireInteger } from '../checks.js';
-import { SwitchLayer, switchLayerConfig, type SwitchLayerOptions, type SwitchOutput } from '../switch-layer.js';
+import { SwitchLayer, expertLayout, switchLayerConfig, type SwitchLayerOptions, type SwitchOutput } from '../switch-layer.js';
 import { DeviceRunner, type ParallelStats } from './device-runner.js';
 
 /** Every `SwitchLayerOptions` field but `expertRunner`: the devices are this layer's runner. */
@@ -35,7 +35,14 @@ export class ExpertParallelLayer extends SwitchLayer {
   constructor(opts: ExpertParallelOptions) {
     const { devices, concurrency } = validate(opts);
     // The runner exists before the layer, which places its initialized experts in the runner's memory.
-    const { numExperts, dModel, dFF, dtype, activation, expertDropout } = switchLayerConfig(opts);
+    // The devices hold the routed experts; shared experts (DeepSeekMoE) run on the host, outside the routing.
+    const config = switchLayerConfig(opts);
+    const { routedExperts: numExperts, expertDFF: dFF } = expertLayout(config);
+    if (numExperts !== config.numExperts && numExperts % devices !== 0) {
+      const { expertSegments: m, numExperts: N, sharedExperts: shared } = config;
+      throw new Error(`ExpertParallelLayer: the ${numExperts} routed experts (expertSegments · numExperts − sharedExperts = ${m} · ${N} − ${shared}) are not divisible by devices = ${devices}: each device holds an equal share`);
+    }
+    const { dModel, dtype, activation, expertDropout } = config;
     const runner = new DeviceRunner({ devices, concurrency, numExperts, dModel, dFF, dtype, activation, expertDropout, seed: opts.seed ?? 0 });
     super({ ...opts, expertRunner: runner });
     this.devices = runner;
@@ -91,7 +98,11 @@ function validate(opts: ExpertParallelOptions): { devices: number; concurrency: 
   requireInteger(op, 'devices', devices, 1);
   requireInteger(op, 'numExperts', numExperts, 1);
   requireInteger(op, 'concurrency', concurrency, 1);
-  if (numExperts % devices !== 0) {
+  if (opts.padToCapacity === false) {
+    throw new Error(`${op}: padToCapacity: false does not apply: the devices already compute only the filled slots (empty slots neither travel nor run), so their FLOPs follow the routed tokens`);
+  }
+  const fineGrained = (opts.expertSegments ?? 1) !== 1 || (opts.sharedExperts ?? 0) !== 0;
+  if (!fineGrained && numExperts % devices !== 0) {
     throw new Error(`${op}: numExperts = ${numExperts} is not divisible by devices = ${devices}: each device holds E/D experts`);
   }
   return { devices, concurrency };
