@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng, profile, tensor } from '@switch-ts/tensor';
-import { DenseFFN, ExpertParallelLayer, SwitchLayer, assignCapacity, packedExperts } from '@switch-ts/switch';
+import { DenseFFN, SwitchLayer, assignCapacity, packedExperts } from '@switch-ts/switch';
+import { ExpertParallelLayer } from '@switch-ts/switch/parallel';
 import { expectClose, flatten, gradientErrors, layerCase, setUp } from './switch.cases.js';
 import { refExpertFlops } from './reference/routing.js';
 import { refSwitchForward } from './reference/switch.js';
