@@ -125,6 +125,6 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     leaf.grad = keep(sum);
   } else {
     // A copy, so that later in-place updates of .grad can never alias a tensor of the graph.
-    leaf.grad = keep(grad === g ? grad.add(0) : grad);
+    leaf.grad = keep(grad === g ? grad.copy() : grad);
   }
 }

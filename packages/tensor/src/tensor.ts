@@ -2,7 +2,7 @@ import type { Backend, DataHandle } from './backend/backend.js';
 import { describeValue } from './describe.js';
 import { arrayFrom, checkDType, dtypeOfArray, type DType, type TypedArray } from './dtype.js';
 import {
-  assertFiniteInput, backend, checkAllocation, countAlloc, countFree, countTensor, recordOp, storageBytes, trackTensor,
+  assertFiniteInput, backend, checkAllocation, countAlloc, countFree, countTensor, noGrad, recordOp, storageBytes, trackTensor,
 } from './engine.js';
 import { checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from './shape.js';
 import { backward as runBackward, type GradNode } from './autograd.js';
@@ -166,6 +166,15 @@ export class Tensor {
       assertFiniteInput(op, () => values[i]!, t.shape);
     }
     return true;
+  }
+
+  /**
+   * @internal A copy with storage of its own, not recorded: in host memory a plain copy of the
+   * array (a memcpy), elsewhere an op.
+   */
+  copy(): Tensor {
+    const host = this.storage.backend === backend() ? Tensor.hostValues('copy', [this]) : null;
+    return host ? new Tensor(backend().upload(host[0]!.slice(), this.dtype), this.shape, this.dtype) : noGrad(() => this.add(0));
   }
 
   /** A tensor sharing this one's data but cut from the graph. */
