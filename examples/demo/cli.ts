@@ -15,7 +15,7 @@ Options:
   --out DIR            where to write index.html, results.json and runs/*.csv (default reports/latest)
   --seed N             first seed of the data, the initialization and the batches (default 0)
   --seeds N            seeds per run, N, N+1, …: each claim is judged over all of them (default 3, or 1 with --quick)
-  --steps N            training steps per run (default 100, or 10 with --quick)
+  --steps N            training steps per run (default 80, or 10 with --quick)
   --experiments a,b    any of ${experimentIds.join(', ')} (default all)
   --text FILE          train on your own UTF-8 text, character by character
   --jobs N             runs trained at once, in separate processes (default 2)
@@ -128,7 +128,7 @@ export function parseOptions(argv: string[]): Options | null {
   const settings: TrainSettings = {
     model,
     batchSize: quick ? 8 : 16,
-    steps: integer('steps', values.steps, quick ? 10 : 100, 1, 1_000_000),
+    steps: integer('steps', values.steps, quick ? 10 : 80, 1, 1_000_000),
     lr: 0.02,
     seed: integer('seed', values.seed, 0, 0, 2 ** 31 - 1),
     evalBatches: quick ? 2 : 32,

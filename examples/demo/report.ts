@@ -91,7 +91,7 @@ const sections: Record<ExperimentId, Section> = {
     seeds.map((s) => {
       const { columns, values } = choiceShares(s.histories[0]!);
       return heatmap({
-        title: `${s.name} (α = ${s.runs[0]!.balanceCoef}), seed ${s.runs[0]!.seed}: each expert's share of the router's choices`,
+        title: `${s.name} (α = ${s.runs[0]!.balanceCoef}), seed ${s.runs[0]!.seed}: each expert's share of the choices`,
         columns, rows: values.map((_, e) => `expert ${e}`), x: 'step', y: '', values, uniform: 1 / values.length,
       });
     }).join('') +
@@ -120,7 +120,7 @@ const sections: Record<ExperimentId, Section> = {
     const run = s.runs[0]!;
     const values = run.specialization.map((row) => row.map((n) => n / Math.max(1, row.reduce((a, b) => a + b, 0))));
     return heatmap({
-      title: `${s.name}, seed ${run.seed}: share of each sub-language's tokens per expert (last quarter of training)`, labels: true,
+      title: `${s.name}, seed ${run.seed}: each sub-language's tokens per expert, last quarter`, labels: true,
       columns: values[0]!.map((_, e) => `e${e}`), rows: values.map((_, g) => `lang ${g}`), x: 'expert', y: '', values, uniform: 1 / values[0]!.length,
     }) + table(['seed', 'NMI (sub-language; expert)', 'largest NMI of 20 random routers'], s.runs.map((r) => [r.seed, fmt(nmi(r.specialization)), fmt(randomRouterNMI(r.specialization))]));
   }).join(''),

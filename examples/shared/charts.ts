@@ -35,7 +35,8 @@ interface Axis {
 
 const valueAxis = (axis: Axis, gap: number, position?: 'left' | 'right') => ({
   type: 'value', name: axis.name, nameLocation: 'middle', nameGap: gap, scale: true, position,
-  axisLabel: { hideOverlap: true, ...(axis.si ? { formatter: si } : {}) },
+  // At most 3 significant digits: an axis that ends at the data's maximum labels it too.
+  axisLabel: { hideOverlap: true, formatter: axis.si ? si : (v: number) => String(Number(v.toPrecision(3))) },
 });
 
 export interface Line {
@@ -96,21 +97,21 @@ export function barChart(opts: { title: string; categories: string[]; y: Axis[];
 export function heatmap(opts: { title: string; columns: string[]; rows: string[]; x: string; y: string; values: number[][]; uniform: number; labels?: boolean }): string {
   const data = opts.values.flatMap((row, r) => row.map((v, c) => [c, r, Number(v.toFixed(3))]));
   const u = opts.uniform, high = Math.max(...data.map((d) => d[2]!)) > 4 * u;
-  const range = (from: number, to: number): string => `${si(from * u)}–${si(to * u)}`;
+  const times = (from: number, to: number): string => `${from}–${to} ×`;
   const pieces = [
-    { lt: 0.5 * u, color: '#4575b4', label: `< ${si(0.5 * u)} (½ × uniform)` },
-    { gte: 0.5 * u, lt: 0.8 * u, color: '#abd9e9', label: range(0.5, 0.8) },
-    { gte: 0.8 * u, lt: 1.25 * u, color: '#f7f7f7', label: `${range(0.8, 1.25)} (uniform ${si(u)})` },
-    { gte: 1.25 * u, lt: 2 * u, color: '#fdae61', label: range(1.25, 2) },
-    high ? { gte: 2 * u, lt: 4 * u, color: '#f46d43', label: range(2, 4) } : { gte: 2 * u, color: '#f46d43', label: `≥ ${si(2 * u)} (2 × uniform)` },
-    ...(high ? [{ gte: 4 * u, color: '#a50026', label: `≥ ${si(4 * u)} (4 × uniform)` }] : []),
+    { lt: 0.5 * u, color: '#4575b4', label: '< 0.5 ×' },
+    { gte: 0.5 * u, lt: 0.8 * u, color: '#abd9e9', label: times(0.5, 0.8) },
+    { gte: 0.8 * u, lt: 1.25 * u, color: '#f7f7f7', label: `${times(0.8, 1.25)} uniform (${si(u)})` },
+    { gte: 1.25 * u, lt: 2 * u, color: '#fdae61', label: times(1.25, 2) },
+    high ? { gte: 2 * u, lt: 4 * u, color: '#f46d43', label: times(2, 4) } : { gte: 2 * u, color: '#f46d43', label: '≥ 2 ×' },
+    ...(high ? [{ gte: 4 * u, color: '#a50026', label: '≥ 4 ×' }] : []),
   ];
   return render({
     title: { ...titleStyle, text: opts.title },
     grid: { left: 80, right: 24, top: 40, bottom: 96 },
     xAxis: { type: 'category', data: opts.columns, name: opts.x, nameLocation: 'middle', nameGap: 26 },
     yAxis: { type: 'category', data: opts.rows, name: opts.y, nameLocation: 'middle', nameGap: 60 },
-    visualMap: { type: 'piecewise', pieces, orient: 'horizontal', left: 'center', bottom: 4, itemGap: 12, textStyle: { fontSize: 11 } },
+    visualMap: { type: 'piecewise', pieces, orient: 'horizontal', left: 'center', bottom: 4, itemGap: 18, itemWidth: 14, textStyle: { fontSize: 11 } },
     series: [{ type: 'heatmap', data, itemStyle: { borderColor: '#fff', borderWidth: 1 }, label: { show: opts.labels ?? false, fontSize: 9, formatter: (p: { value: number[] }) => p.value[2]!.toFixed(2) } }],
   }, Math.max(height, 140 + 22 * opts.rows.length));
 }
