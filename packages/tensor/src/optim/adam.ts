@@ -44,20 +44,23 @@ export class Adam extends Optimizer {
    * One Adam step, after the decoupled decay θ ← θ·(1 − lr·λ) when `weightDecay` > 0 (AdamW).
    * In host memory it is one pass over the coordinates, with no temporaries: a tensor op per
    * term costs ~14 passes and as many arrays per parameter and step, most of a small model's
-   * optimizer time. Elsewhere (a device) it runs as ops. Both compute the formula above term
-   * by term; the pass rounds to the parameter's dtype only when it stores θ, m and v.
+   * optimizer time. Elsewhere (a device) it runs as ops. Both compute the formula above, equal
+   * within rounding; the pass rounds to the parameter's dtype only when it stores θ, m and v.
    */
   protected adamStep(p: Tensor, g: Tensor, { step, buffers }: ParamState, weightDecay: number): void {
     const [beta1, beta2] = this.betas;
     const { lr, eps } = this;
     const [m, v] = buffers as [Tensor, Tensor];
     const correction1 = 1 - beta1 ** step, correction2 = 1 - beta2 ** step, decay = 1 - lr * weightDecay;
+    // torch's arrangement of the same formula, lr/(1−β₁ᵗ)·m / (√v/√(1−β₂ᵗ) + ε): one division
+    // per coordinate instead of three (a third faster), equal to the formula within rounding.
+    const stepSize = lr / correction1, inverseRoot2 = 1 / Math.sqrt(correction2), k1 = 1 - beta1, k2 = 1 - beta2;
     const fused = Tensor.updateOnHost(this.constructor.name, [p, g, m, v], ([theta, grad, m1, m2]) => {
       for (let i = 0; i < theta!.length; i++) {
         const gi = grad![i]!;
-        const mi = (m1![i] = beta1 * m1![i]! + (1 - beta1) * gi);
-        const vi = (m2![i] = beta2 * m2![i]! + (1 - beta2) * gi * gi);
-        theta![i] = theta![i]! * decay - (lr * (mi / correction1)) / (Math.sqrt(vi / correction2) + eps);
+        const mi = (m1![i] = beta1 * m1![i]! + k1 * gi);
+        const vi = (m2![i] = beta2 * m2![i]! + k2 * gi * gi);
+        theta![i] = theta![i]! * decay - (stepSize * mi) / (Math.sqrt(vi) * inverseRoot2 + eps);
       }
     });
     if (fused) return;
