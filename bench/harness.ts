@@ -6,7 +6,7 @@ import { maxNorm, normwiseError } from '../test/tolerance.js';
  * What a suite hands the runner: cases, each one workload run by us and by the peers side by side
  * in one tinybench instance, so that machine noise hits every implementation of a case alike.
  */
-export type Impl = 'switch-ts' | `tfjs-${PeerBackend}`;
+export type Impl = 'switch-ts' | `tfjs-${PeerBackend}` | 'torch';
 
 export interface Case {
   name: string;
@@ -20,6 +20,17 @@ export interface Suite {
   description: string;
   /** Builds inputs and checks that ours and the peers agree before anything is timed; throws if not. */
   setup(): Promise<Case[]>;
+}
+
+/**
+ * A suite whose peer lives outside this process (PyTorch in a Python child): tinybench cannot
+ * hold its tasks, so the suite alternates the calls itself and returns the figures, with what
+ * it learnt about the peer for the JSON's machine record.
+ */
+export interface SelfTimedSuite {
+  name: string;
+  description: string;
+  run(opts: TimingOptions): Promise<{ figures: Figure[]; machine?: Record<string, unknown> }>;
 }
 
 export interface Figure {
@@ -36,6 +47,8 @@ export interface Figure {
   /** Peer median time / our median time: above 1 means switch-ts is faster. Ours only. */
   vsTfjsCpu: number | null;
   vsTfjsWasm: number | null;
+  /** Our median time / PyTorch's: the other way round, as the targets are stated (≤ 2: at most twice PyTorch's time). Ours only. */
+  vsTorch: number | null;
 }
 
 export interface TimingOptions {
@@ -46,7 +59,7 @@ export interface TimingOptions {
   warmupIterations: number;
 }
 
-const peerOf = (impl: Impl): PeerBackend | null => (impl === 'switch-ts' ? null : (impl.slice('tfjs-'.length) as PeerBackend));
+const peerOf = (impl: Impl): PeerBackend | null => (impl.startsWith('tfjs-') ? (impl.slice('tfjs-'.length) as PeerBackend) : null);
 
 export async function measure(suite: Suite, cases: Case[], opts: TimingOptions): Promise<Figure[]> {
   const figures: Figure[] = [];
@@ -67,7 +80,7 @@ export async function measure(suite: Suite, cases: Case[], opts: TimingOptions):
         meanMs: r.latency.mean, medianMs: r.latency.p50, minMs: r.latency.min, rmePercent: r.latency.rme,
         opsPerSec: 1000 / r.latency.mean,
         gflops: c.flops === undefined ? null : c.flops / (r.latency.p50 * 1e6),
-        vsTfjsCpu: null, vsTfjsWasm: null,
+        vsTfjsCpu: null, vsTfjsWasm: null, vsTorch: null,
       };
     });
     const ours = rows.find((f) => f.impl === 'switch-ts')!;

@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { measure, type Figure, type Suite, type TimingOptions } from './harness.js';
+import { measure, type Figure, type SelfTimedSuite, type Suite, type TimingOptions } from './harness.js';
 import { peerInfo, tf } from './peers/tfjs.js';
 import { elementwiseSuite } from './suites/elementwise.js';
 import { gpuSuite } from './suites/gpu.js';
@@ -11,18 +11,21 @@ import { mlpSuite } from './suites/mlp.js';
 import { parallelSuite } from './suites/parallel.js';
 import { softmaxSuite } from './suites/softmax.js';
 import { switchSuite } from './suites/switch.js';
+import { torchSuite } from './suites/torch.js';
 
 /**
- * pnpm bench [--suite NAME]... [--json FILE] [--time MS]
- * Runs each suite's cases with switch-ts and TensorFlow.js (cpu and wasm backends) side by side and
- * prints one table; --json also writes the figures with the machine they came from.
+ * pnpm bench [NAME | --suite NAME]... [--json FILE] [--time MS]
+ * Runs each suite's cases with switch-ts and its peers side by side (TensorFlow.js on its cpu and
+ * wasm backends in this process; PyTorch in a Python child for the `torch` suite, when installed)
+ * and prints one table; --json also writes the figures with the machine they came from.
  */
-const suites: Suite[] = [matmulSuite, elementwiseSuite, softmaxSuite, mlpSuite, switchSuite, gpuSuite, parallelSuite];
+const suites: (Suite | SelfTimedSuite)[] = [matmulSuite, elementwiseSuite, softmaxSuite, mlpSuite, switchSuite, gpuSuite, parallelSuite, torchSuite];
 
 // `pnpm bench -- --suite x` forwards the `--` itself; it separates nothing here.
 const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
   args,
+  allowPositionals: true, // `pnpm bench torch` = `pnpm bench --suite torch`
   options: {
     suite: { type: 'string', multiple: true },
     json: { type: 'string' },
@@ -31,10 +34,11 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`usage: pnpm bench [--suite ${suites.map((s) => s.name).join('|')}]... [--json FILE] [--time MS per task]`);
+  console.log(`usage: pnpm bench [[--suite] ${suites.map((s) => s.name).join('|')}]... [--json FILE] [--time MS per task]`);
   process.exit(0);
 }
-const selected = values.suite ?? suites.map((s) => s.name);
+const named = [...(values.suite ?? []), ...positionals];
+const selected = named.length > 0 ? named : suites.map((s) => s.name);
 const unknown = selected.filter((name) => !suites.some((s) => s.name === name));
 if (unknown.length > 0) throw new Error(`unknown suite ${unknown.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`);
 
@@ -50,9 +54,17 @@ function cpuModel(): string {
 tf.enableProdMode();
 
 const figures: Figure[] = [];
+let peerMachine: Record<string, unknown> = {};
+const loadBefore = loadavg()[0]!;
 for (const suite of suites.filter((s) => selected.includes(s.name))) {
   process.stderr.write(`${suite.name}: ${suite.description}\n`);
-  figures.push(...(await measure(suite, await suite.setup(), timing)));
+  if ('run' in suite) {
+    const result = await suite.run(timing);
+    figures.push(...result.figures);
+    peerMachine = { ...peerMachine, ...result.machine };
+  } else {
+    figures.push(...(await measure(suite, await suite.setup(), timing)));
+  }
 }
 
 const machine = {
@@ -60,7 +72,10 @@ const machine = {
   cores: cpus().length,
   node: process.version,
   date: new Date().toISOString(),
+  // 1-minute load averages: above the core count, other processes shared the machine.
+  loadavg: { before: loadBefore, after: loadavg()[0]! },
   ...peerInfo(),
+  ...peerMachine,
 };
 
 const fixed = (x: number | null, digits: number) => (x === null ? '' : x.toFixed(digits));
@@ -75,8 +90,10 @@ console.table(figures.map((f) => ({
   'GFLOP/s': fixed(f.gflops, 2),
   '× tfjs-cpu': fixed(f.vsTfjsCpu, 2),
   '× tfjs-wasm': fixed(f.vsTfjsWasm, 2),
+  'switch-ts ÷ torch': fixed(f.vsTorch, 2),
 })));
 console.log('× peer = peer median time / switch-ts median time (above 1: switch-ts is faster).');
+console.log('switch-ts ÷ torch = switch-ts median time / PyTorch median time (below 1: switch-ts is faster).');
 
 if (values.json) {
   // pnpm runs the script inside bench/; a relative path means relative to where pnpm was invoked.

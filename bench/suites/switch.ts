@@ -12,11 +12,11 @@ import { tf, usePeer, type PeerBackend } from '../peers/tfjs.js';
  * FLOPs and bytes come from profile(); the time ratios from interleaved runs in setup, next to the
  * table's per-case medians.
  */
-const D_MODEL = 128, D_FF = 512;
+export const D_MODEL = 128, D_FF = 512;
 const SCALING = { groups: 8, groupSize: 256 }; // 2048 tokens
 const EXPERT_COUNTS = [1, 4, 16, 64];
-const TRAIN = { groups: 4, groupSize: 128, numExperts: 16, capacityFactor: 1.25, lr: 1e-3 };
-const COEFS = { balanceCoef: 0.01, zLossCoef: 0.001 };
+export const TRAIN = { groups: 4, groupSize: 128, numExperts: 16, capacityFactor: 1.25, lr: 1e-3 };
+export const COEFS = { balanceCoef: 0.01, zLossCoef: 0.001 };
 
 function input(shape: number[], seed: number): Tensor {
   return randn(shape, new Rng(seed));
@@ -84,7 +84,7 @@ function topOneVsDenseCases(): Case[] {
   ];
 }
 
-interface TrainSetup {
+export interface TrainSetup {
   layer: SwitchLayer;
   loss: () => Tensor;
   step: () => number;
@@ -94,7 +94,7 @@ interface TrainSetup {
 }
 
 /** Our training step: MSE to a fixed target plus the layer's aux loss, then Adam. */
-function oursTrain(cfg: SwitchPeerConfig, lr: number, seed: number): TrainSetup {
+export function oursTrain(cfg: SwitchPeerConfig, lr: number, seed: number): TrainSetup {
   const opts: SwitchLayerOptions = { ...COEFS, dModel: cfg.dModel, dFF: cfg.dFF, numExperts: cfg.numExperts, capacityFactor: cfg.capacityFactor, seed };
   const layer = new SwitchLayer(opts);
   const shape = [cfg.groups, cfg.groupSize, cfg.dModel];

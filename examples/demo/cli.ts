@@ -48,7 +48,8 @@ export class UsageError extends Error {}
 const userPath = (p: string): string => resolve(process.env.INIT_CWD ?? process.cwd(), p);
 const defaultOut = fileURLToPath(new URL('../../reports/latest', import.meta.url));
 
-const model = { dModel: 128, numHeads: 4, numLayers: 2, dFF: 512, seqLen: 32 };
+/** The demo's model size; bench/suites/torch.ts times a training step of it against PyTorch. */
+export const demoModel = { dModel: 128, numHeads: 4, numLayers: 2, dFF: 512, seqLen: 32 };
 
 function integer(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -126,7 +127,7 @@ export function parseOptions(argv: string[]): Options | null {
   if (unknown.length > 0 || chosen.length === 0) throw new UsageError(`--experiments: unknown '${unknown.join(',')}'; choose from ${experimentIds.join(', ')}`);
   if (values.out === '') throw new UsageError('--out: needs a directory');
   const settings: TrainSettings = {
-    model,
+    model: demoModel,
     batchSize: quick ? 8 : 16,
     steps: integer('steps', values.steps, quick ? 10 : 80, 1, 1_000_000),
     lr: 0.02,

@@ -1,5 +1,5 @@
-import { Adam, Rng, clipGradNorm, crossEntropy, noGrad, profile, tidy } from '@switch-ts/tensor';
-import type { Corpus } from './data.js';
+import { Adam, Rng, clipGradNorm, crossEntropy, noGrad, profile, tidy, type Tensor } from '@switch-ts/tensor';
+import type { Batch, Corpus } from './data.js';
 import { LanguageModel, type FFNConfig, type SwitchTrace } from './model.js';
 
 export interface ModelSize {
@@ -100,6 +100,22 @@ export function modelFor(spec: RunSpec, corpus: Corpus, settings: TrainSettings)
 }
 
 /**
+ * One training step, to call inside a tidy: forward, loss = cross-entropy + Σ_layers aux loss,
+ * backward, gradient clipping at 1, Adam. Its own function so that the benchmark against PyTorch
+ * (bench/suites/torch.ts) times exactly the step the demo trains with.
+ */
+export function trainStep(model: LanguageModel, optimizer: Adam, batch: Pick<Batch, 'inputs' | 'targets'>): { ce: Tensor; auxLoss: Tensor | null; traces: SwitchTrace[] } {
+  optimizer.zeroGrad();
+  const { logits, auxLoss, traces } = model.forward(batch.inputs);
+  const ce = crossEntropy(logits, batch.targets);
+  const loss = auxLoss ? ce.add(auxLoss) : ce;
+  loss.backward();
+  clipGradNorm(model.parameters(), 1);
+  optimizer.step();
+  return { ce, auxLoss, traces };
+}
+
+/**
  * Trains one model on `corpus` with Adam (linear warmup, then linear decay: the final weights are
  * not a snapshot of a still-oscillating high-lr walk, so runs compare reliably), gradient clipping at 1,
  * and loss = cross-entropy + Σ_layers aux loss. Every run of a demo sees the same batches in the
@@ -127,13 +143,7 @@ export async function train(
     const started = performance.now();
     let row!: HistoryRow;
     const stepProfile = profile(() => tidy(() => {
-      optimizer.zeroGrad();
-      const { logits, auxLoss, traces } = model.forward(batch.inputs);
-      const ce = crossEntropy(logits, batch.targets);
-      const loss = auxLoss ? ce.add(auxLoss) : ce;
-      loss.backward();
-      clipGradNorm(model.parameters(), 1);
-      optimizer.step();
+      const { ce, auxLoss, traces } = trainStep(model, optimizer, batch);
       if (step > steps - tail) addSpecialization(specialization, traces, batch.groups);
       const stats = traces.map((t) => t.stats);
       row = {
