@@ -71,7 +71,7 @@ describe('pnpm demo --quick', () => {
 describe('pnpm demo --quick --experiments routing', () => {
   const out = join(tmp, 'routing');
   let run: ReturnType<typeof demo>;
-  const study = ['switch-aux', 'loss-free', 'expert-choice', 'fine-grained-shared', 'switch-aux-seq', 'global-batch', 'dropless'];
+  const study = ['switch-aux', 'loss-free', 'loss-free-g0.01', 'expert-choice', 'fine-grained-shared', 'switch-aux-seq', 'global-batch', 'dropless'];
 
   it('finishes with exit code 0 and nothing on stderr', () => {
     run = demo('--quick', '--experiments', 'routing', '--out', out);
@@ -84,7 +84,7 @@ describe('pnpm demo --quick --experiments routing', () => {
     const section = /<section id="routing">[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
     expect(section).not.toBe('');
     expect(html).not.toContain('<section id="scaling">');
-    expect(section.match(/not judged \(quick run\)/g)).toHaveLength(6);
+    expect(section.match(/not judged \(quick run\)/g)).toHaveLength(7);
     expect(section).toContain('Expert choice is not causal');
     expect(section).toContain('not causal: in a decoder');
     for (const title of ['Held-out loss, one bar per seed', 'Load imbalance: CV', 'Load imbalance: busiest expert', 'Fraction of tokens dropped', 'Profiled forward FLOPs per token', 'Training tokens per second']) {

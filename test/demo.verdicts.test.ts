@@ -133,6 +133,7 @@ describe('demo verdicts follow the numbers in results.json', () => {
   const routing = (seed: number): RunResult[] => [
     run('switch-aux', 'routing', seed, { final: 3.0, stepLoadCV: 0.3, droppedFraction: 0.05, evalSwitchFlopsPerToken: 2.02 * ffn }),
     run('loss-free', 'routing', seed, { final: 2.99, stepLoadCV: 0.2 }),
+    run('loss-free-g0.01', 'routing', seed, { final: 2.98, stepLoadCV: 0.3 }),
     run('expert-choice', 'routing', seed, { final: 2.5, stepLoadCV: 0, stepLoadMaxOverMean: 1, droppedFraction: 0.3 }),
     run('fine-grained-shared', 'routing', seed, { final: 2.9, flopsPerToken: 1.02e6, stepLoadCV: 0.4 }),
     run('switch-aux-seq', 'routing', seed, { final: 3.05, stepLoadCV: 0.5 }),
@@ -143,7 +144,8 @@ describe('demo verdicts follow the numbers in results.json', () => {
   const contradict = (name: string, change: Partial<RunResult>): RunResult[] => seeds(routing, (r) => (r.name === name ? { ...r, ...change } : r));
 
   const routingCases: [string, RegExp, RunResult[]][] = [
-    ['loss-free: a load CV above the aux loss\'s', /Loss-free balancing/, contradict('loss-free', { stepLoadCV: 0.31 })],
+    ['loss-free: a load CV above the aux loss\'s', /Loss-free balancing .* at γ = 0.001 /, contradict('loss-free', { stepLoadCV: 0.31 })],
+    ['loss-free at γ = 0.01: a load CV above the aux loss\'s', /Loss-free balancing .* at γ = 0.01 /, contradict('loss-free-g0.01', { stepLoadCV: 0.31 })],
     ['expert choice: a load CV of 0.05', /Expert choice balances/, contradict('expert-choice', { stepLoadCV: 0.05 })],
     ['fine-grained: a held-out loss above Switch\'s', /Fine-grained experts/, contradict('fine-grained-shared', { finalLoss: 3.01 })],
     ['fine-grained: a lower loss bought with 20 % more FLOPs per token', /Fine-grained experts/, contradict('fine-grained-shared', { flopsPerToken: 1.2e6 })],
@@ -155,7 +157,7 @@ describe('demo verdicts follow the numbers in results.json', () => {
 
   it('routing study: every claim holds when every seed goes its way', () => {
     const verdicts = judge(results(seeds(routing))).filter((v) => v.experiment === 'routing');
-    expect(verdicts).toHaveLength(6);
+    expect(verdicts).toHaveLength(7);
     expect(verdicts.filter((v) => v.holds !== true).map((v) => `${v.claim}: ${v.value}`)).toEqual([]);
   });
 
@@ -171,7 +173,7 @@ describe('demo verdicts follow the numbers in results.json', () => {
   });
 
   it('routing study: a quick run judges none, and a seed without expert choice judges nothing', () => {
-    expect(judge(results(seeds(routing), [0, 1, 2], true)).map((v) => v.holds)).toEqual(new Array(6).fill(null));
+    expect(judge(results(seeds(routing), [0, 1, 2], true)).map((v) => v.holds)).toEqual(new Array(7).fill(null));
     expect(judge(results(seeds(routing).filter((r) => r.name !== 'expert-choice')))).toEqual([]);
   });
 

@@ -172,8 +172,8 @@ function routingSection(seeds: Seeds[]): string {
     barChart({
       title: 'Profiled forward FLOPs per token of the switch layers', categories: names, y: [{ name: 'FLOPs per token', si: true }],
       bars: [
-        { name: 'training (its own capacity factor)', digits: 0, values: meanOf((r) => r.switchFlopsPerToken) },
-        { name: 'eval (capacity factor 2)', digits: 0, values: meanOf((r) => r.evalSwitchFlopsPerToken) },
+        { name: 'training (its own capacity factor)', si: true, values: meanOf((r) => r.switchFlopsPerToken) },
+        { name: 'eval (capacity factor 2)', si: true, values: meanOf((r) => r.evalSwitchFlopsPerToken) },
       ],
     }),
     barChart({ title: `Training tokens per second${means}`, categories: names, y: [{ name: 'tokens per second' }], bars: [{ name: 'tokens / s', digits: 0, values: meanOf((r) => r.tokensPerSecond) }] }),

@@ -78,7 +78,7 @@ export function lineChart(opts: { title: string; x: Axis; y: Axis; lines: Line[]
 }
 
 /** Grouped bars; with two y axes when the bars have two units (`axis: 1` bars on the right one). */
-export function barChart(opts: { title: string; categories: string[]; y: Axis[]; bars: { name: string; values: number[]; axis?: 0 | 1; /** Decimals of the bar labels; default: the value as given. */ digits?: number }[] }): string {
+export function barChart(opts: { title: string; categories: string[]; y: Axis[]; bars: { name: string; values: number[]; axis?: 0 | 1; /** Decimals of the bar labels; default: the value as given. */ digits?: number; /** Labels with SI prefixes (527 k), for large counts side by side. */ si?: boolean }[] }): string {
   const slanted = opts.categories.length > 5;
   return render({
     title: { ...titleStyle, text: opts.title },
@@ -89,7 +89,7 @@ export function barChart(opts: { title: string; categories: string[]; y: Axis[];
     yAxis: opts.y.map((axis, i) => ({ ...valueAxis(axis, 50, i === 0 ? 'left' : 'right'), scale: false })),
     series: opts.bars.map((b) => ({
       type: 'bar', name: b.name, yAxisIndex: b.axis ?? 0, data: b.values,
-      label: { show: true, position: 'top', fontSize: 10, formatter: (p: { value: number }) => (b.digits === undefined ? String(p.value) : p.value.toFixed(b.digits)) },
+      label: { show: true, position: 'top', fontSize: 10, formatter: (p: { value: number }) => (b.si ? si(p.value) : b.digits === undefined ? String(p.value) : p.value.toFixed(b.digits)) },
     })),
   });
 }
