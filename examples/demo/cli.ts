@@ -17,7 +17,7 @@ Options:
   --seeds N            seeds per run, N, N+1, …: each claim is judged over all of them (default 3, or 1 with --quick)
   --steps N            training steps per run (default 80, or 10 with --quick)
   --experiments a,b    any of ${experimentIds.join(', ')} (default: all but routing,
-                       the routing study of docs/guide.md §7: 7 methods after Switch, 21 runs, about 5 minutes)
+                       the routing study of docs/guide.md §7: 8 runs per seed, about 4½ minutes)
   --text FILE          train on your own UTF-8 text, character by character
   --jobs N             runs trained at once, in separate processes (default 2)
   --resume             reuse the runs already finished in --out with the same settings, train the rest

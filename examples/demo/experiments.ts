@@ -6,7 +6,7 @@ export const experimentIds = ['scaling', 'topk', 'balance', 'capacity', 'special
 export type ExperimentId = (typeof experimentIds)[number];
 /**
  * What plain `pnpm demo` runs: the Switch paper's claims, in about 6 minutes. The routing study
- * (issue 16) adds 21 runs, so it runs when asked for (`--experiments routing`).
+ * (issue 16) adds 8 runs per seed, so it runs when asked for (`--experiments routing`).
  */
 export const defaultExperimentIds: readonly ExperimentId[] = ['scaling', 'topk', 'balance', 'capacity', 'specialization'];
 
