@@ -162,7 +162,9 @@ function routingSection(seeds: Seeds[]): string {
       title: `Held-out loss minus ${baseline}'s, same seed (below 0: lower; expert choice: not comparable)`, categories: names, y: [{ name: 'Δ held-out cross-entropy (nats)' }],
       bars: perSeed.map((seed) => {
         const loss = (s: Seeds): number => s.runs.find((r) => r.seed === seed)?.finalLoss ?? NaN;
-        const base = loss(seeds.find((s) => s.name === baseline)!);
+        // The report is rewritten after each run: the baseline may not have finished yet (then no bars).
+        const reference = seeds.find((s) => s.name === baseline);
+        const base = reference ? loss(reference) : NaN;
         return { name: `seed ${seed}`, digits: 3, values: seeds.map((s) => loss(s) - base) };
       }),
     }),
