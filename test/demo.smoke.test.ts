@@ -87,7 +87,7 @@ describe('pnpm demo --quick --experiments routing', () => {
     expect(section.match(/not judged \(quick run\)/g)).toHaveLength(7);
     expect(section).toContain('Expert choice is not causal');
     expect(section).toContain('not causal: in a decoder');
-    for (const title of ['Held-out loss minus switch-aux', 'Load imbalance: CV', 'Load imbalance: busiest expert', 'Fraction of tokens dropped', 'Profiled forward FLOPs per token', 'Training tokens per second']) {
+    for (const title of ['Held-out loss − switch-aux', 'Load imbalance: CV', 'Load imbalance: busiest expert', 'Fraction of tokens dropped', 'Profiled forward FLOPs per token', 'Training tokens per second']) {
       expect(section).toContain(title);
     }
     expect(existsSync(join(out, 'routing.svg'))).toBe(true);

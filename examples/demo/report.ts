@@ -159,13 +159,13 @@ function routingSection(seeds: Seeds[]): string {
     runs,
     // Against the baseline of the same seed: the runs differ by a few hundredths of a nat on a loss near 2, which bars from 0 would hide.
     barChart({
-      title: `Held-out loss minus ${baseline}'s, same seed (below 0: lower; expert choice: not comparable)`, categories: names, y: [{ name: 'Δ held-out cross-entropy (nats)' }],
+      title: `Held-out loss − ${baseline}'s, same seed (expert choice: not comparable)`, categories: names, y: [{ name: 'Δ held-out loss (nats), < 0: lower' }],
       bars: perSeed.map((seed) => {
         const loss = (s: Seeds): number => s.runs.find((r) => r.seed === seed)?.finalLoss ?? NaN;
         // The report is rewritten after each run: the baseline may not have finished yet (then no bars).
         const reference = seeds.find((s) => s.name === baseline);
         const base = reference ? loss(reference) : NaN;
-        return { name: `seed ${seed}`, digits: 3, values: seeds.map((s) => loss(s) - base) };
+        return { name: `seed ${seed}`, digits: 2, values: seeds.map((s) => loss(s) - base) };
       }),
     }),
     lineChart({ title: `Training loss against steps${bandNote(seeds)}`, x: { name: 'step' }, y: lossAxis, lines: lossLines(seeds, step) }),
