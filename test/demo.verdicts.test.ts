@@ -17,9 +17,9 @@ function run(name: string, experiment: ExperimentId, seed: number, over: Partial
   const E = sw?.numExperts ?? 1;
   return {
     name, seed, experiment, numExperts: E, topK: sw?.topK ?? 1, capacityFactor: sw?.capacityFactor ?? null, balanceCoef: sw?.balanceCoef ?? null,
-    params: 1000 * E, flopsPerToken: 1e6, switchFlopsPerToken: 3e5 * (sw?.topK ?? 1), finalLoss: final, tokensPerSecond: 1000,
-    secondsPerStep: seconds / 100, wallSeconds: seconds, droppedFraction: 0, routerEntropy: Math.log(E),
-    tokensPerExpert: new Array<number>(E).fill(100),
+    params: 1000 * E, flopsPerToken: 1e6, switchFlopsPerToken: 3e5 * (sw?.topK ?? 1), evalSwitchFlopsPerToken: 6e5 * (sw?.topK ?? 1), evalDroppedFraction: 0,
+    finalLoss: final, tokensPerSecond: 1000, secondsPerStep: seconds / 100, wallSeconds: seconds, droppedFraction: 0, routerEntropy: Math.log(E),
+    tokensPerExpert: new Array<number>(E).fill(100), stepLoadCV: 0.1, stepLoadMaxOverMean: 1.2,
     specialization: Array.from({ length: 4 }, () => new Array<number>(E).fill(25)),
     curve: Array.from({ length: 11 }, (_, i) => [10 * i, (seconds * i) / 10, 1e8 * i, 4 - ((4 - final) * i) / 10] as [number, number, number, number]),
     ...fields,
@@ -123,6 +123,58 @@ describe('demo verdicts follow the numbers in results.json', () => {
     expect(verdict(results(seeds(specialization(diagonal))), /Experts specialise/).holds).toBe(true);
     const oneEven = seeds(specialization(diagonal), (r) => ({ ...r, specialization: even }));
     expect(verdict(results(oneEven), /Experts specialise/).holds).toBe(false);
+  });
+
+  /**
+   * The routing study's runs with numbers that go each claim's way: d_model 8 and d_ff 8 (the
+   * settings above) make one dense FFN 2·2·8·8 = 256 FLOPs per token.
+   */
+  const ffn = 4 * 8 * 8;
+  const routing = (seed: number): RunResult[] => [
+    run('switch-aux', 'routing', seed, { final: 3.0, stepLoadCV: 0.3, droppedFraction: 0.05, evalSwitchFlopsPerToken: 2.02 * ffn }),
+    run('loss-free', 'routing', seed, { final: 2.99, stepLoadCV: 0.2 }),
+    run('loss-free-g0.01', 'routing', seed, { final: 2.98, stepLoadCV: 0.3 }),
+    run('expert-choice', 'routing', seed, { final: 2.5, stepLoadCV: 0, stepLoadMaxOverMean: 1, droppedFraction: 0.3 }),
+    run('fine-grained-shared', 'routing', seed, { final: 2.9, flopsPerToken: 1.02e6, stepLoadCV: 0.4 }),
+    run('switch-aux-seq', 'routing', seed, { final: 3.05, stepLoadCV: 0.5 }),
+    run('global-batch', 'routing', seed, { final: 3.0, stepLoadCV: 0.6 }),
+    run('dropless', 'routing', seed, { final: 3.0, droppedFraction: 0, evalDroppedFraction: 0.2, evalSwitchFlopsPerToken: 0.8 * 1.01 * ffn }),
+  ];
+  /** Seed 1's `name` run with `change` applied: one seed against the claim. */
+  const contradict = (name: string, change: Partial<RunResult>): RunResult[] => seeds(routing, (r) => (r.name === name ? { ...r, ...change } : r));
+
+  const routingCases: [string, RegExp, RunResult[]][] = [
+    ['loss-free: a load CV above the aux loss\'s', /Loss-free balancing .* at γ = 0.001 /, contradict('loss-free', { stepLoadCV: 0.31 })],
+    ['loss-free at γ = 0.01: a load CV above the aux loss\'s', /Loss-free balancing .* at γ = 0.01 /, contradict('loss-free-g0.01', { stepLoadCV: 0.31 })],
+    ['expert choice: a load CV of 0.05', /Expert choice balances/, contradict('expert-choice', { stepLoadCV: 0.05 })],
+    ['fine-grained: a held-out loss above Switch\'s', /Fine-grained experts/, contradict('fine-grained-shared', { finalLoss: 3.01 })],
+    ['fine-grained: a lower loss bought with 20 % more FLOPs per token', /Fine-grained experts/, contradict('fine-grained-shared', { flopsPerToken: 1.2e6 })],
+    ['global batch: a held-out loss above per-sequence balance\'s', /global batch/, contradict('global-batch', { finalLoss: 3.06 })],
+    ['padding-free: 2 FFNs per kept token (padded, in effect)', /padding-free experts compute/, contradict('dropless', { evalSwitchFlopsPerToken: 0.8 * 2 * ffn })],
+    ['padding-free: the padded run at 1.25 FFNs, not 2', /padding-free experts compute/, contradict('switch-aux', { evalSwitchFlopsPerToken: 1.25 * ffn })],
+    ['dropless: one token in a thousand dropped', /Dropless routing drops no token/, contradict('dropless', { droppedFraction: 0.001 })],
+  ];
+
+  it('routing study: every claim holds when every seed goes its way', () => {
+    const verdicts = judge(results(seeds(routing))).filter((v) => v.experiment === 'routing');
+    expect(verdicts).toHaveLength(7);
+    expect(verdicts.filter((v) => v.holds !== true).map((v) => `${v.claim}: ${v.value}`)).toEqual([]);
+  });
+
+  it.each(routingCases)('routing study, one seed against the claim does not hold: %s', (_name, claim, runs) => {
+    const v = verdict(results(runs), claim);
+    expect(v.holds).toBe(false);
+    expect(verdictText(v)).toBe('does not hold at this scale');
+  });
+
+  it('routing study: the padding-free numbers are FFNs per kept token and per token, as the measure says', () => {
+    expect(verdict(results(seeds(routing)), /padding-free experts compute/).value)
+      .toBe('dropless 1.010 (1.010–1.010) FFN per kept token (0.200 (0.200–0.200) dropped at capacity factor 2); switch-aux 2.020 (2.020–2.020) FFN per token');
+  });
+
+  it('routing study: a quick run judges none, and a seed without expert choice judges nothing', () => {
+    expect(judge(results(seeds(routing), [0, 1, 2], true)).map((v) => v.holds)).toEqual(new Array(7).fill(null));
+    expect(judge(results(seeds(routing).filter((r) => r.name !== 'expert-choice')))).toEqual([]);
   });
 
   it('a quick run judges nothing, and a claim whose experiment has no complete seed is not shown', () => {

@@ -1,7 +1,8 @@
 import { Rng } from '@switch-ts/tensor';
 import type { Verdict } from '../shared/verdicts.js';
+import { routingRuns } from '../routing-study/experiments.js';
 import { experiments, type ExperimentId } from './experiments.js';
-import type { Results, RunResult } from './results.js';
+import { loadImbalance, type Results, type RunResult } from './results.js';
 
 /**
  * The claims the demo checks, each judged from results.json alone: a claim "holds" when its
@@ -38,12 +39,8 @@ const finalTrainingLoss = (run: RunResult): number => run.curve[run.curve.length
 const total = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 export const busiestShare = (r: RunResult): number => Math.max(...r.tokensPerExpert) / Math.max(1, total(r.tokensPerExpert));
 
-/** Coefficient of variation (σ/μ) of the router's choices per expert: 0 when perfectly even. */
-export function loadCV(r: RunResult): number {
-  const mean = total(r.tokensPerExpert) / r.tokensPerExpert.length;
-  const variance = total(r.tokensPerExpert.map((n) => (n - mean) ** 2)) / r.tokensPerExpert.length;
-  return mean > 0 ? Math.sqrt(variance) / mean : 0;
-}
+/** Coefficient of variation (σ/μ) of the router's choices per expert over the last quarter: 0 when perfectly even. */
+export const loadCV = (r: RunResult): number => loadImbalance(r.tokensPerExpert).cv;
 
 const entropy = (counts: number[]): number => {
   const n = total(counts);
@@ -102,10 +99,10 @@ interface ClaimCheck {
   experiment: ExperimentId;
   claim: string;
   measure: string;
-  /** The numbers shown, from every seed's runs. */
-  value: (seeds: Map<string, RunResult>[]) => string;
+  /** The numbers shown, from every seed's runs (and the settings every run shared). */
+  value: (seeds: Map<string, RunResult>[], settings: Results['settings']) => string;
   /** Whether the claim goes the claimed way in one seed. */
-  holdsIn: (runs: Map<string, RunResult>) => boolean;
+  holdsIn: (runs: Map<string, RunResult>, settings: Results['settings']) => boolean;
 }
 
 const over = (seeds: Map<string, RunResult>[], name: string, f: (r: RunResult) => number, digits = 3): string => spread(seeds.map((s) => f(s.get(name)!)), digits);
@@ -200,7 +197,74 @@ const checks: ClaimCheck[] = [
       return nmi(run.specialization) > randomRouterNMI(run.specialization);
     },
   },
+  ...routingChecks(),
 ];
+
+/**
+ * The routing study's claims (issue 16; runs in examples/routing-study/experiments.ts). Expert
+ * choice's held-out loss enters none: its routing sees the later tokens of a sequence.
+ */
+function routingChecks(): ClaimCheck[] {
+  const experiment = 'routing';
+  const cv = (seeds: Map<string, RunResult>[], ...names: string[]): string => names.map((n) =>
+    `${n}: load CV ${over(seeds, n, (r) => r.stepLoadCV)}, max/mean ${over(seeds, n, (r) => r.stepLoadMaxOverMean, 2)}`).join('; ');
+  const loss = (seeds: Map<string, RunResult>[], ...names: string[]): string => names.map((n) => `${n} ${over(seeds, n, (r) => r.finalLoss)}`).join('; ');
+  /** Switch-layer FLOPs per token at capacity factor 2 in units of one dense FFN's two matmuls, 2·2·d_model·d_ff per token. */
+  const ffns = (r: RunResult, { model }: Results['settings']): number => r.evalSwitchFlopsPerToken / (4 * model.dModel * model.dFF);
+  return [
+    // One verdict per loss-free run of the study: the paper's γ and one tuned to the demo's run length.
+    ...routingRuns.filter((r) => r.updateBias).map((run): ClaimCheck => ({
+      experiment,
+      claim: `Loss-free balancing (a bias on the selection, no loss) at γ = ${run.layer.biasUpdateRate} keeps the load at least as even as the auxiliary loss.`,
+      measure: `each step's coefficient of variation of the tokens per expert (router choices, before capacity), averaged over the last quarter of training: ${run.name} ≤ switch-aux (max/mean shown too)`,
+      value: (seeds) => cv(seeds, run.name, 'switch-aux'),
+      holdsIn: (runs) => runs.get(run.name)!.stepLoadCV <= runs.get('switch-aux')!.stepLoadCV,
+    })),
+    {
+      experiment,
+      claim: 'Expert choice balances the load perfectly without any balancing loss: every expert takes the same number of tokens.',
+      measure: 'each step\'s coefficient of variation of the tokens each expert picks, averaged over the last quarter of training, below 0.01 (the fraction of tokens no expert picked shown too)',
+      value: (seeds) => `${cv(seeds, 'expert-choice')}; tokens no expert picked ${over(seeds, 'expert-choice', (r) => r.droppedFraction)}`,
+      holdsIn: (runs) => runs.get('expert-choice')!.stepLoadCV < 0.01,
+    },
+    {
+      experiment,
+      claim: 'Fine-grained experts (m = 4) with a shared expert reach a lower held-out loss than Switch at equal FLOPs per token.',
+      measure: 'held-out loss after the same steps, fine-grained-shared < switch-aux, with forward FLOPs per token of the model within 10 % of each other',
+      value: (seeds) => `${loss(seeds, 'fine-grained-shared', 'switch-aux')}; FLOPs per token ratio ${over(seeds, 'fine-grained-shared', (r) => r.flopsPerToken / seeds[0]!.get('switch-aux')!.flopsPerToken)}`,
+      holdsIn: (runs) => {
+        const fine = runs.get('fine-grained-shared')!, base = runs.get('switch-aux')!;
+        return fine.finalLoss < base.finalLoss && Math.abs(fine.flopsPerToken / base.flopsPerToken - 1) <= 0.1;
+      },
+    },
+    {
+      experiment,
+      claim: 'A balance loss counted over the global batch reaches a lower held-out loss than one counted per sequence.',
+      measure: 'held-out loss after the same steps, both with one routing group per sequence: global-batch < switch-aux-seq (their load CV shown too)',
+      value: (seeds) => `${loss(seeds, 'global-batch', 'switch-aux-seq')}; ${cv(seeds, 'global-batch', 'switch-aux-seq')}`,
+      holdsIn: (runs) => runs.get('global-batch')!.finalLoss < runs.get('switch-aux-seq')!.finalLoss,
+    },
+    {
+      experiment,
+      claim: 'At capacity factor 2, padding-free experts compute 1 FFN per token they process where padded ones compute 2 FFNs per token.',
+      measure: 'profiled forward FLOPs of the switch layers in eval mode (capacity factor 2), in units of one dense FFN (2·2·d_model·d_ff): dropless (padding-free) per token it kept, within 0.9–1.1; switch-aux (padded) per token, within 1.8–2.2',
+      value: (seeds, settings) => `dropless ${over(seeds, 'dropless', (r) => ffns(r, settings) / (1 - r.evalDroppedFraction))} FFN per kept token (${over(seeds, 'dropless', (r) => r.evalDroppedFraction)} dropped at capacity factor 2); ` +
+        `switch-aux ${over(seeds, 'switch-aux', (r) => ffns(r, settings))} FFN per token`,
+      holdsIn: (runs, settings) => {
+        const free = runs.get('dropless')!, padded = ffns(runs.get('switch-aux')!, settings);
+        const perKept = ffns(free, settings) / (1 - free.evalDroppedFraction);
+        return perKept >= 0.9 && perKept <= 1.1 && padded >= 1.8 && padded <= 2.2;
+      },
+    },
+    {
+      experiment,
+      claim: 'Dropless routing drops no token.',
+      measure: 'fraction of tokens no expert processed, last quarter of training: 0 for dropless (switch-aux at capacity factor 1.25 shown too)',
+      value: (seeds) => ['dropless', 'switch-aux'].map((n) => `${n} ${over(seeds, n, (r) => r.droppedFraction)}`).join('; '),
+      holdsIn: (runs) => runs.get('dropless')!.droppedFraction === 0,
+    },
+  ];
+}
 
 /** Every claim whose experiment finished all its runs in at least one seed, judged over those seeds. */
 export function judge(results: Results): Verdict[] {
@@ -208,8 +272,8 @@ export function judge(results: Results): Verdict[] {
     const seeds = perSeed(results, c.experiment);
     if (seeds.length === 0) return [];
     return [{
-      experiment: c.experiment, claim: c.claim, measure: c.measure, value: c.value(seeds),
-      holds: results.settings.quick ? null : seeds.every(c.holdsIn),
+      experiment: c.experiment, claim: c.claim, measure: c.measure, value: c.value(seeds, results.settings),
+      holds: results.settings.quick ? null : seeds.every((runs) => c.holdsIn(runs, results.settings)),
     }];
   });
 }

@@ -1,8 +1,14 @@
+import { routingBase, routingRuns, type RoutingRun } from '../routing-study/experiments.js';
 import type { FFNConfig } from './model.js';
 import type { RunSpec } from './train.js';
 
-export const experimentIds = ['scaling', 'topk', 'balance', 'capacity', 'specialization'] as const;
+export const experimentIds = ['scaling', 'topk', 'balance', 'capacity', 'specialization', 'routing'] as const;
 export type ExperimentId = (typeof experimentIds)[number];
+/**
+ * What plain `pnpm demo` runs: the Switch paper's claims, in about 6 minutes. The routing study
+ * (issue 16) adds 8 runs per seed, so it runs when asked for (`--experiments routing`).
+ */
+export const defaultExperimentIds: readonly ExperimentId[] = ['scaling', 'topk', 'balance', 'capacity', 'specialization'];
 
 /**
  * The Switch settings every run shares unless its experiment varies them. Capacity factor 1.25 is
@@ -17,6 +23,11 @@ export const dense: RunSpec = { name: 'dense', ffn: { kind: 'dense' } };
 function moe(name: string, numExperts: number, overrides: Partial<typeof base> = {}): RunSpec {
   const ffn: FFNConfig = { kind: 'switch', numExperts, ...base, ...overrides };
   return { name, ffn };
+}
+
+/** A run of the routing study as the demo trains it: the study's shared base, then the run's options, group and bias updates. */
+export function routingSpec(run: RoutingRun): RunSpec {
+  return { name: run.name, ffn: { kind: 'switch', ...routingBase, ...run.layer, group: run.group, updateBias: run.updateBias } };
 }
 
 const switchE = (e: number): RunSpec => moe(`switch-e${e}`, e);
@@ -39,6 +50,7 @@ export const experiments: Record<ExperimentId, { title: string; runs: RunSpec[] 
     runs: [moe('e4-cf0.5', 4, { capacityFactor: 0.5 }), e4cf1, switchE(4), moe('e4-cf2', 4, { capacityFactor: 2 })],
   },
   specialization: { title: 'Expert specialization (E = 8)', runs: [switchE(8)] },
+  routing: { title: 'Routing since Switch (E = 8, equal active FLOPs per token)', runs: routingRuns.map(routingSpec) },
 };
 
 /** The distinct runs the chosen experiments need, in a stable order. */

@@ -1,16 +1,28 @@
-import { DenseFFN, SwitchLayer, type SwitchStats } from '@switch-ts/switch';
+import { DenseFFN, SwitchLayer, type SwitchLayerOptions, type SwitchStats } from '@switch-ts/switch';
 import { Embedding, Linear, Module, RMSNorm, Rng, arange, profile, tensor, type Tensor } from '@switch-ts/tensor';
+import type { RoutingGroup } from '../routing-study/experiments.js';
+
+/** The SwitchLayer options of the routing methods since Switch (docs/guide.md §7), passed to the layer as given. */
+export type RoutingOptions = Partial<Pick<SwitchLayerOptions,
+  'routing' | 'expertSegments' | 'sharedExperts' | 'balance' | 'biasUpdateRate' | 'balanceScope' | 'padToCapacity'>>;
 
 /** The feed-forward of the layers that are not switch layers, and of every layer of the dense twin. */
 export type FFNConfig =
   | { kind: 'dense' }
-  | {
+  | ({
     kind: 'switch'; numExperts: number; topK: number; capacityFactor: number; balanceCoef: number;
     /** The layer's initialization scale s (router and experts), default 0.1 (Switch §2.4). */
     initScale?: number;
     /** Weight of the router z-loss, default 0.001 (ST-MoE). */
     zLossCoef?: number;
-  };
+    /**
+     * The tokens the layer routes together, for capacity and the balance loss: the whole batch as
+     * one group (the default, and every run outside the routing study) or one group per sequence.
+     */
+    group?: RoutingGroup;
+    /** Loss-free balancing: call `updateBias()` on every switch layer after each optimizer step. */
+    updateBias?: boolean;
+  } & RoutingOptions);
 
 export interface ModelConfig {
   vocabSize: number;
@@ -62,7 +74,14 @@ export interface SwitchTrace {
   stats: SwitchStats;
   /** The router's choices before capacity, [B·S·k], highest probability first per token. */
   choices: Int32Array;
+  /** Routed experts each token chooses (m·k − K_s with fine-grained and shared experts). */
   topK: number;
+  /**
+   * Tokens the routing gives each routed expert, before capacity: the tokens' choices, or with
+   * expert choice the experts' own picks (there the capacity is the routing, and the tokens' top-k
+   * choices route nothing).
+   */
+  load: number[];
 }
 
 interface FFNOutput {
@@ -71,15 +90,22 @@ interface FFNOutput {
   trace: SwitchTrace | null;
 }
 
+function countChoices(choices: Int32Array, experts: number): number[] {
+  const counts = new Array<number>(experts).fill(0);
+  for (const e of choices) counts[e]!++;
+  return counts;
+}
+
 /**
- * A switch layer over the batch's tokens as one group, with its trace. The layer reports tokens
- * per expert after capacity; the router's own choices, which it returns too, show an imbalance
- * even when capacity hides it.
+ * A switch layer over x [B, S, d] in its routing groups (the batch's tokens as one group, or one
+ * group per sequence), with its trace. The layer reports tokens per expert after capacity; the
+ * router's own choices, which it returns too, show an imbalance even when capacity hides it.
  */
-function traced(layer: SwitchLayer, x: Tensor): FFNOutput {
-  const { output, auxLoss, routing, stats } = layer.forward(x.reshape([1, -1, x.shape[2]!]));
+function traced(layer: SwitchLayer, x: Tensor, group: RoutingGroup): FFNOutput {
+  const { output, auxLoss, routing, stats } = layer.forward(group === 'batch' ? x.reshape([1, -1, x.shape[2]!]) : x);
   const choices = routing.expertIndex.dataSync() as Int32Array;
-  return { output, auxLoss, trace: { stats, choices, topK: layer.config.topK } };
+  const load = layer.config.routing === 'experts-choose' ? stats.tokensPerExpert : countChoices(choices, layer.layout.routedExperts);
+  return { output, auxLoss, trace: { stats, choices, topK: layer.layout.routedTopK, load } };
 }
 
 /** A pre-norm Transformer block: x + attention(norm(x)), then x + ffn(norm(x)). */
@@ -88,6 +114,7 @@ class Block extends Module {
   readonly attention: CausalSelfAttention;
   readonly ffnNorm: RMSNorm;
   readonly ffn: DenseFFN | SwitchLayer;
+  private readonly group: RoutingGroup;
 
   constructor(config: ModelConfig, useSwitch: boolean, rng: Rng) {
     super();
@@ -96,12 +123,14 @@ class Block extends Module {
     this.attention = this.module('attention', new CausalSelfAttention(dModel, config.numHeads, config.seqLen, rng));
     this.ffnNorm = this.module('ffnNorm', new RMSNorm(dModel));
     const seed = rng.nextUint32();
-    this.ffn = this.module('ffn', useSwitch && ffn.kind === 'switch'
-      ? new SwitchLayer({
-        dModel, dFF, numExperts: ffn.numExperts, topK: ffn.topK, capacityFactor: ffn.capacityFactor,
-        balanceCoef: ffn.balanceCoef, initScale: ffn.initScale, zLossCoef: ffn.zLossCoef, seed,
-      })
-      : new DenseFFN({ dModel, dFF, seed }));
+    this.group = (ffn.kind === 'switch' && ffn.group) || 'batch';
+    if (useSwitch && ffn.kind === 'switch') {
+      // Everything but the demo's own fields is a SwitchLayer option; absent ones take the layer's defaults.
+      const { kind: _kind, group: _group, updateBias: _updateBias, ...options } = ffn;
+      this.ffn = this.module('ffn', new SwitchLayer({ dModel, dFF, ...options, seed }));
+    } else {
+      this.ffn = this.module('ffn', new DenseFFN({ dModel, dFF, seed }));
+    }
   }
 
   forward(x: Tensor): Omit<FFNOutput, 'output'> & { y: Tensor; ffnFlops: number } {
@@ -111,7 +140,7 @@ class Block extends Module {
     let out!: FFNOutput;
     // A nested profile adds to any enclosing one, so this only isolates the FFN's share.
     const ffnFlops = profile(() => {
-      out = ffn instanceof SwitchLayer ? traced(ffn, normed) : { output: ffn.forward(normed), auxLoss: null, trace: null };
+      out = ffn instanceof SwitchLayer ? traced(ffn, normed, this.group) : { output: ffn.forward(normed), auxLoss: null, trace: null };
     }).flops;
     return { y: h.add(out.output.reshape(h.shape)), auxLoss: out.auxLoss, trace: out.trace, ffnFlops };
   }
@@ -168,6 +197,11 @@ export class LanguageModel extends Module {
     }
     const logits = this.head.forward(this.finalNorm.forward(x)).reshape([B * S, this.config.vocabSize]);
     return { logits, auxLoss, traces, switchFlops };
+  }
+
+  /** The switch layers, in block order. */
+  switchLayers(): SwitchLayer[] {
+    return this.blocks.flatMap((b) => (b.ffn instanceof SwitchLayer ? [b.ffn] : []));
   }
 
   parameterCount(): number {

@@ -4,7 +4,8 @@ import { escape, pageHead, table } from '../shared/html.js';
 import { verdictBlock, verdictStyle, verdictTable } from '../shared/verdicts.js';
 import { busiestShare, judge, loadCV, nmi, randomRouterNMI, spread } from './claims.js';
 import { experimentIds, experiments, type ExperimentId } from './experiments.js';
-import { smoothedLoss, type Results, type RunResult } from './results.js';
+import { loadImbalance, movingAverage, smoothedLoss, type Results, type RunResult } from './results.js';
+import { routingBase, routingRuns } from '../routing-study/experiments.js';
 import { writeFileAtomic } from './store.js';
 import { runId, type HistoryRow, type TrainedRun } from './train.js';
 
@@ -124,7 +125,74 @@ const sections: Record<ExperimentId, Section> = {
       columns: values[0]!.map((_, e) => `e${e}`), rows: values.map((_, g) => `lang ${g}`), x: 'expert', y: '', values, uniform: 1 / values[0]!.length,
     }) + table(['seed', 'NMI (sub-language; expert)', 'largest NMI of 20 random routers'], s.runs.map((r) => [r.seed, fmt(nmi(r.specialization)), fmt(randomRouterNMI(r.specialization))]));
   }).join(''),
+  routing: (seeds) => routingSection(seeds),
 };
+
+/** A SwitchLayer option's value as written in experiments.ts. */
+const optionText = (v: unknown): string => (v === Infinity ? 'Infinity' : typeof v === 'string' ? `'${v}'` : String(v));
+
+/**
+ * The routing study: what each run changes and its caveats (from examples/routing-study/experiments.ts,
+ * beside the runs as that file asks), then one chart per measure and the numbers. A run's claim
+ * there is a hypothesis; the claims stated here are the verdicts' at the top of the section.
+ */
+function routingSection(seeds: Seeds[]): string {
+  const study = new Map(routingRuns.map((r) => [r.name, r]));
+  /** The Switch baseline every other run is compared with. */
+  const baseline = routingRuns[0]!.name;
+  const perSeed = [...new Set(seeds.flatMap((s) => s.runs.map((r) => r.seed)))].sort((a, b) => a - b);
+  const meanOf = (f: (r: RunResult) => number): number[] => seeds.map((s) => mean(s.runs.map(f)));
+  const names = seeds.map((s) => s.name);
+  const means = seeds[0]!.runs.length > 1 ? ' (means over seeds)' : '';
+  const runs = '<div class="runs">' + table(['run', 'method', 'paper', 'SwitchLayer options on top of the base', 'routing group', 'caveats'], seeds.map((s) => {
+    const run = study.get(s.name)!;
+    const options = Object.entries(run.layer).map(([k, v]) => `${k}: ${optionText(v)}`).join(', ') || '—';
+    return [s.name, run.label, run.paper, options + (run.updateBias ? '; updateBias() after each step' : ''), run.group === 'batch' ? 'the batch' : 'each sequence', run.caveats.join(' ') || '—'];
+  })) + '</div>';
+  // One line: writeReport takes the section's first chart from the section's first line.
+  return [
+    `<p>Every run: ${routingBase.numExperts} experts, top-${routingBase.topK}, capacity factor ${routingBase.capacityFactor}, α = ${routingBase.balanceCoef} unless its options say otherwise; ` +
+    'the same data, seeds and batches as the rest of the demo, and one dense FFN of active expert FLOPs per token (up to the capacity slack). ' +
+    'The load is the tokens each routed expert is given before capacity: the router\'s choices, or with expert choice the experts\' own picks.</p>',
+    '<p class="warn"><b>Expert choice is not causal:</b> whether an expert takes a token depends on the later tokens of its sequence, so its training and held-out losses can use the future and are not comparable with the other runs\'. ' +
+    'No verdict compares its loss; its bars are shown for completeness only.</p>',
+    runs,
+    // Against the baseline of the same seed: the runs differ by a few hundredths of a nat on a loss near 2, which bars from 0 would hide.
+    barChart({
+      title: `Held-out loss − ${baseline}'s, same seed (expert choice: not comparable)`, categories: names, y: [{ name: 'Δ held-out loss (nats), < 0: lower' }],
+      bars: perSeed.map((seed) => {
+        const loss = (s: Seeds): number => s.runs.find((r) => r.seed === seed)?.finalLoss ?? NaN;
+        // The report is rewritten after each run: the baseline may not have finished yet (then no bars).
+        const reference = seeds.find((s) => s.name === baseline);
+        const base = reference ? loss(reference) : NaN;
+        return { name: `seed ${seed}`, digits: 2, values: seeds.map((s) => loss(s) - base) };
+      }),
+    }),
+    lineChart({ title: `Training loss against steps${bandNote(seeds)}`, x: { name: 'step' }, y: lossAxis, lines: lossLines(seeds, step) }),
+    lineChart({
+      title: `Load imbalance: CV of tokens per expert${bandNote(seeds)}`, x: { name: 'step' }, y: { name: 'coefficient of variation (moving average)' },
+      lines: seedLines(seeds, step, (h) => movingAverage(h.map((r) => loadImbalance(r.choices).cv))),
+    }),
+    lineChart({
+      title: `Load imbalance: busiest expert / mean${bandNote(seeds)}`, x: { name: 'step' }, y: { name: 'max / mean load (moving average)' },
+      lines: seedLines(seeds, step, (h) => movingAverage(h.map((r) => loadImbalance(r.choices).maxOverMean))),
+    }),
+    barChart({ title: `Fraction of tokens dropped, last quarter of training${means}`, categories: names, y: [{ name: 'dropped fraction' }], bars: [{ name: 'dropped fraction', digits: 3, values: meanOf((r) => r.droppedFraction) }] }),
+    barChart({
+      title: 'Profiled forward FLOPs per token of the switch layers', categories: names, y: [{ name: 'FLOPs per token', si: true }],
+      bars: [
+        { name: 'training (its own capacity factor)', si: true, values: meanOf((r) => r.switchFlopsPerToken) },
+        { name: 'eval (capacity factor 2)', si: true, values: meanOf((r) => r.evalSwitchFlopsPerToken) },
+      ],
+    }),
+    barChart({ title: `Training tokens per second${means}`, categories: names, y: [{ name: 'tokens per second' }], bars: [{ name: 'tokens / s', digits: 0, values: meanOf((r) => r.tokensPerSecond) }] }),
+    table(['run', 'held-out loss (nats)', 'load CV', 'max / mean load', 'dropped fraction', 'switch FLOPs / token (training)', 'at capacity factor 2', 'tokens / s'], seeds.map((s) => [
+      s.name, over(s, (r) => r.finalLoss), over(s, (r) => r.stepLoadCV, 2), over(s, (r) => r.stepLoadMaxOverMean, 2), over(s, (r) => r.droppedFraction),
+      int(mean(s.runs.map((r) => r.switchFlopsPerToken))), int(mean(s.runs.map((r) => r.evalSwitchFlopsPerToken))), over(s, (r) => r.tokensPerSecond, 0),
+    ])),
+    '<p>Load CV and max / mean: each step\'s, averaged over the last quarter of training. FLOPs per token are the same in every seed (the mean is shown).</p>',
+  ].join('');
+}
 
 /** Shares of each expert in the router's choices over training, in ~12 time buckets: [expert][bucket]. */
 function choiceShares(history: HistoryRow[], buckets = 12): { columns: string[]; values: number[][] } {
@@ -138,7 +206,7 @@ function choiceShares(history: HistoryRow[], buckets = 12): { columns: string[];
   };
 }
 
-const style = `.warn { color: #a00; } .banner { background: #fff4d6; border: 1px solid #e0b84c; padding: .6em 1em; }\n${verdictStyle}`;
+const style = `.runs td { text-align: left; vertical-align: top; font-size: 12px; } .warn { color: #a00; } .banner { background: #fff4d6; border: 1px solid #e0b84c; padding: .6em 1em; }\n${verdictStyle}`;
 
 function page(results: Results, trained: Map<string, TrainedRun>): string {
   const { settings: s, machine: m } = results;

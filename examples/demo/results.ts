@@ -27,6 +27,10 @@ export interface RunResult {
   /** Profiled forward FLOPs per token of the whole model, and of the layers in switch positions alone. */
   flopsPerToken: number;
   switchFlopsPerToken: number;
+  /** switchFlopsPerToken in eval mode, at the eval capacity factor 2: padded experts compute every slot, padding-free ones the routed tokens. */
+  evalSwitchFlopsPerToken: number;
+  /** The fraction of tokens no expert processed in that eval forward: padding-free experts compute the others' rows only. */
+  evalDroppedFraction: number;
   /** Held-out cross-entropy (nats) after training. */
   finalLoss: number;
   tokensPerSecond: number;
@@ -35,23 +39,46 @@ export interface RunResult {
   /** Means over the last quarter of training. */
   droppedFraction: number;
   routerEntropy: number;
-  /** Router choices per expert (before capacity) over the last quarter of training. */
+  /** Router choices per expert (before capacity; with expert choice, the experts' picks) over the last quarter of training. */
   tokensPerExpert: number[];
+  /**
+   * Each step's load imbalance, averaged over the last quarter of training: the coefficient of
+   * variation σ/μ of the tokens per expert, and max/μ (Wang et al. 2024's MaxVio_batch + 1). Per
+   * step, because a load that swings between experts from batch to batch sums to an even one.
+   */
+  stepLoadCV: number;
+  stepLoadMaxOverMean: number;
   /** [group][expert]: each token group's top-1 router choices over the last quarter of training. */
   specialization: number[][];
   /** The training curve at up to 60 points: [step, seconds, FLOPs, training loss (moving average)]. */
   curve: [number, number, number, number][];
 }
 
-/** The training loss as a moving average over a twentieth of the run: per-batch noise hides the trend. */
-export function smoothedLoss(history: HistoryRow[]): number[] {
-  const window = Math.max(1, Math.round(history.length / 20));
+/** A moving average over a twentieth of the run: per-batch noise hides the trend. */
+export function movingAverage(values: number[]): number[] {
+  const window = Math.max(1, Math.round(values.length / 20));
   let sum = 0;
-  return history.map((r, i) => {
-    sum += r.loss - (i >= window ? history[i - window]!.loss : 0);
+  return values.map((v, i) => {
+    sum += v - (i >= window ? values[i - window]! : 0);
     return sum / Math.min(i + 1, window);
   });
 }
+
+/** The training loss as a moving average. */
+export const smoothedLoss = (history: HistoryRow[]): number[] => movingAverage(history.map((r) => r.loss));
+
+/** The load's coefficient of variation σ/μ over experts (0 when perfectly even) and its max/μ (1 when even). */
+export function loadImbalance(load: number[]): { cv: number; maxOverMean: number } {
+  const mean = load.reduce((a, b) => a + b, 0) / load.length;
+  if (!(mean > 0)) return { cv: 0, maxOverMean: 1 };
+  const variance = load.reduce((s, n) => s + (n - mean) ** 2, 0) / load.length;
+  return { cv: Math.sqrt(variance) / mean, maxOverMean: Math.max(...load) / mean };
+}
+
+const lastQuarterMean = (history: HistoryRow[], f: (r: HistoryRow) => number): number => {
+  const last = history.slice(-Math.max(1, Math.floor(history.length / 4)));
+  return last.reduce((s, r) => s + f(r), 0) / last.length;
+};
 
 function curveOf(history: HistoryRow[], points = 60): RunResult['curve'] {
   const loss = smoothedLoss(history);
@@ -70,10 +97,13 @@ export function resultsOf(trained: Map<string, TrainedRun>, ids: readonly Experi
       name: spec.name, seed: run.seed, experiment,
       numExperts: sw?.numExperts ?? 1, topK: sw?.topK ?? 1,
       capacityFactor: sw?.capacityFactor ?? null, balanceCoef: sw?.balanceCoef ?? null,
-      params: run.params, flopsPerToken: run.flopsPerToken, switchFlopsPerToken: run.switchFlopsPerToken,
+      params: run.params, flopsPerToken: run.flopsPerToken, switchFlopsPerToken: run.switchFlopsPerToken, evalSwitchFlopsPerToken: run.evalSwitchFlopsPerToken, evalDroppedFraction: run.evalDroppedFraction,
       finalLoss: run.finalLoss, tokensPerSecond: run.tokensPerSecond, secondsPerStep: run.wallSeconds / run.history.length,
       wallSeconds: run.wallSeconds, droppedFraction: run.droppedFraction, routerEntropy: run.routerEntropy,
-      tokensPerExpert: run.tokensPerExpert, specialization: run.specialization, curve: curveOf(run.history),
+      tokensPerExpert: run.tokensPerExpert,
+      stepLoadCV: lastQuarterMean(run.history, (r) => loadImbalance(r.choices).cv),
+      stepLoadMaxOverMean: lastQuarterMean(run.history, (r) => loadImbalance(r.choices).maxOverMean),
+      specialization: run.specialization, curve: curveOf(run.history),
     };
   })).sort((a, b) => a.seed - b.seed));
 }

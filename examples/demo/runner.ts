@@ -94,7 +94,8 @@ export function runInWorkers(jobs: Job[], data: DataSpec, settings: TrainSetting
       child.disconnect();
     };
     for (let i = 0; i < open; i++) {
-      const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // 'advanced' (structured clone): JSON would turn the dropless run's capacity factor Infinity into null.
+      const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
       children.push(child);
       child.on('message', (m: WorkerMessage) => {
         if (m.type === 'progress') events.progress(m.name, m.progress);

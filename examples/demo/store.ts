@@ -13,7 +13,7 @@ import { runId, type RunSpec, type TrainSettings, type TrainedRun } from './trai
  */
 
 /** Bump when a change to the training code makes earlier runs no longer comparable. */
-const RUN_FORMAT = 2;
+const RUN_FORMAT = 3;
 
 export interface RunFolder {
   dir: string;

@@ -41,7 +41,7 @@ export interface HistoryRow {
   auxLoss: number;
   droppedFraction: number;
   routerEntropy: number;
-  /** Router choices per expert in this step, before capacity, summed over switch layers. */
+  /** Router choices per expert in this step, before capacity (with expert choice, the experts' picks), summed over switch layers. */
   choices: number[];
 }
 
@@ -55,6 +55,10 @@ export interface TrainedRun {
   params: number;
   flopsPerToken: number;
   switchFlopsPerToken: number;
+  /** switchFlopsPerToken in eval mode, at the layers' eval capacity factor (2, SwitchLayer's default). */
+  evalSwitchFlopsPerToken: number;
+  /** The fraction of tokens dropped in that eval forward. */
+  evalDroppedFraction: number;
   finalLoss: number;
   tokensPerSecond: number;
   droppedFraction: number;
@@ -76,13 +80,11 @@ export interface Progress {
   elapsedSeconds: number;
 }
 
-const numExperts = (ffn: FFNConfig): number => (ffn.kind === 'switch' ? ffn.numExperts : 1);
-
-/** Sums each step's router choices per expert over the switch layers (k choices per token). */
+/** Sums each step's routed load per expert over the switch layers (k choices per token; see SwitchTrace.load). */
 function choicesPerExpert(traces: SwitchTrace[], experts: number, tokens: number): number[] {
   if (traces.length === 0) return [tokens];
   const counts = new Array<number>(experts).fill(0);
-  for (const t of traces) for (const e of t.choices) counts[e]!++;
+  for (const t of traces) t.load.forEach((n, e) => { counts[e]! += n; });
   return counts;
 }
 
@@ -126,8 +128,11 @@ export async function train(
   spec: RunSpec, corpus: Corpus, settings: TrainSettings, tick: (p: Progress) => Promise<void> | void,
 ): Promise<{ run: TrainedRun; model: LanguageModel }> {
   const { model: size, batchSize, steps, lr, seed } = settings;
-  const E = numExperts(spec.ffn);
   const model = modelFor(spec, corpus, settings);
+  const switches = model.switchLayers();
+  // The routed experts: with fine-grained segments and shared experts, more than the spec's numExperts.
+  const E = switches[0]?.layout.routedExperts ?? 1;
+  const updateBias = spec.ffn.kind === 'switch' && spec.ffn.updateBias === true;
   const optimizer = new Adam(model.parameters(), { lr });
   const dataRng = new Rng(seed + 1);
   const tokensPerStep = batchSize * size.seqLen;
@@ -144,6 +149,8 @@ export async function train(
     let row!: HistoryRow;
     const stepProfile = profile(() => tidy(() => {
       const { ce, auxLoss, traces } = trainStep(model, optimizer, batch);
+      // Loss-free balancing (Wang et al. 2024, Algorithm 1): the bias moves after the step, from this step's load.
+      if (updateBias) for (const layer of switches) layer.updateBias();
       if (step > steps - tail) addSpecialization(specialization, traces, batch.groups);
       const stats = traces.map((t) => t.stats);
       row = {
@@ -178,9 +185,11 @@ export async function train(
 /**
  * Held-out cross-entropy over fixed batches (the same for every run), in training mode so that
  * each model is measured at the capacity factor it trained with, and the profiled forward FLOPs
- * per token of the whole model and of the layers in switch positions alone.
+ * per token of the whole model and of the layers in switch positions alone; then the latter once
+ * more in eval mode on the first batch, at the eval capacity factor of 2, where padded experts
+ * compute 2× the slots of top-1's tokens and padding-free ones the tokens alone (MegaBlocks).
  */
-function evaluate(model: LanguageModel, corpus: Corpus, settings: TrainSettings): { finalLoss: number; flopsPerToken: number; switchFlopsPerToken: number } {
+function evaluate(model: LanguageModel, corpus: Corpus, settings: TrainSettings): Pick<TrainedRun, 'finalLoss' | 'flopsPerToken' | 'switchFlopsPerToken' | 'evalSwitchFlopsPerToken' | 'evalDroppedFraction'> {
   const rng = new Rng(settings.seed + 2);
   const losses: number[] = [];
   let flops = 0, switchFlops = 0, tokens = 0;
@@ -198,5 +207,18 @@ function evaluate(model: LanguageModel, corpus: Corpus, settings: TrainSettings)
       batch.targets.dispose();
     }
   });
-  return { finalLoss: mean(losses), flopsPerToken: flops / tokens, switchFlopsPerToken: switchFlops / tokens };
+  // After the held-out loss, so that it stays as it was; eval mode draws nothing from the layers' rng (no jitter, no dropout).
+  const first = corpus.batch(settings.batchSize, settings.model.seqLen, new Rng(settings.seed + 2), true);
+  model.eval();
+  const [evalSwitchFlops, evalDroppedFraction] = noGrad(() => tidy(() => {
+    const out = model.forward(first.inputs);
+    return [out.switchFlops, mean(out.traces.map((t) => t.stats.droppedFraction))];
+  }));
+  model.train();
+  first.inputs.dispose();
+  first.targets.dispose();
+  return {
+    finalLoss: mean(losses), flopsPerToken: flops / tokens, switchFlopsPerToken: switchFlops / tokens,
+    evalSwitchFlopsPerToken: evalSwitchFlops! / first.groups.length, evalDroppedFraction: evalDroppedFraction!,
+  };
 }

@@ -10,6 +10,9 @@ const width = 720, height = 360;
 const titleStyle = { text: '', left: 'center', top: 4, textStyle: { fontSize: 14 } };
 const legendStyle = { top: 30, type: 'scroll' as const, itemGap: 16 };
 const plotTop = 76;
+/** Two rows of legend, every name visible, for charts of more lines than one row holds (a scrolling legend hides some); the plot moves down by a row. */
+const wrappedLegend = { top: 30, type: 'plain' as const, itemGap: 12, left: 'center', width: width - 60 };
+const legendRow = 24;
 
 function render(option: echarts.EChartsCoreOption, h = height): string {
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height: h });
@@ -50,6 +53,7 @@ export interface Line {
 const palette = ['#5470c6', '#91cc75', '#fac858', '#ee6666', '#73c0de', '#3ba272', '#fc8452', '#9a60b4'];
 
 export function lineChart(opts: { title: string; x: Axis; y: Axis; lines: Line[] }): string {
+  const wrap = opts.lines.length > 5;
   const series = opts.lines.flatMap((l, i) => {
     const color = palette[i % palette.length]!;
     const line = { type: 'line', name: l.name, data: l.points, showSymbol: false, lineStyle: { width: 1.5, color }, itemStyle: { color }, z: 3 };
@@ -65,25 +69,27 @@ export function lineChart(opts: { title: string; x: Axis; y: Axis; lines: Line[]
   });
   return render({
     title: { ...titleStyle, text: opts.title },
-    legend: { ...legendStyle, data: opts.lines.map((l) => l.name) },
-    grid: { left: 72, right: 40, top: plotTop, bottom: 48 },
+    legend: { ...(wrap ? wrappedLegend : legendStyle), data: opts.lines.map((l) => l.name) },
+    grid: { left: 72, right: 40, top: plotTop + (wrap ? legendRow : 0), bottom: 48 },
     xAxis: { ...valueAxis(opts.x, 28), max: 'dataMax' },
     yAxis: valueAxis(opts.y, 50),
     series,
-  });
+  }, height + (wrap ? legendRow : 0));
 }
 
 /** Grouped bars; with two y axes when the bars have two units (`axis: 1` bars on the right one). */
-export function barChart(opts: { title: string; categories: string[]; y: Axis[]; bars: { name: string; values: number[]; axis?: 0 | 1; /** Decimals of the bar labels; default: the value as given. */ digits?: number }[] }): string {
+export function barChart(opts: { title: string; categories: string[]; y: Axis[]; bars: { name: string; values: number[]; axis?: 0 | 1; /** Decimals of the bar labels; default: the value as given. */ digits?: number; /** Labels with SI prefixes (527 k), for large counts side by side. */ si?: boolean }[] }): string {
+  const slanted = opts.categories.length > 5;
   return render({
     title: { ...titleStyle, text: opts.title },
     legend: legendStyle,
-    grid: { left: 72, right: opts.y.length > 1 ? 72 : 24, top: plotTop, bottom: 40 },
-    xAxis: { type: 'category', data: opts.categories },
+    // Many categories: every label, slanted, rather than ECharts hiding the ones that would overlap.
+    grid: { left: 72, right: opts.y.length > 1 ? 72 : 24, top: plotTop, bottom: slanted ? 76 : 40 },
+    xAxis: { type: 'category', data: opts.categories, ...(slanted && { axisLabel: { interval: 0, rotate: 20, fontSize: 11 } }) },
     yAxis: opts.y.map((axis, i) => ({ ...valueAxis(axis, 50, i === 0 ? 'left' : 'right'), scale: false })),
     series: opts.bars.map((b) => ({
       type: 'bar', name: b.name, yAxisIndex: b.axis ?? 0, data: b.values,
-      label: { show: true, position: 'top', fontSize: 10, formatter: (p: { value: number }) => (b.digits === undefined ? String(p.value) : p.value.toFixed(b.digits)) },
+      label: { show: true, position: 'top', fontSize: 10, formatter: (p: { value: number }) => (b.si ? si(p.value) : b.digits === undefined ? String(p.value) : p.value.toFixed(b.digits)) },
     })),
   });
 }
