@@ -1,16 +1,16 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crossEntropy, noGrad } from '@switch-ts/tensor';
 import { trainDefaults } from '../playground/src/protocol.js';
 import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
+import { chromiumProblem, openChromium } from '../examples/shared/chromium.js';
 
 /**
  * The playground in a real browser: Debian's chromium, headless, driven by playwright-core (which
@@ -20,8 +20,6 @@ import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src
  */
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const chromiumPath = '/usr/bin/chromium';
-const browserProblem = existsSync(chromiumPath) ? null : `${chromiumPath} is missing (Debian: apt-get install chromium)`;
 const requireBrowser = process.env.REQUIRE_BROWSER === '1';
 const screenshots = join(root, 'test/.playground-screenshots');
 
@@ -75,26 +73,19 @@ async function shown(page: Page, keys: string[]): Promise<Record<string, string>
   return Object.fromEntries(keys.map((k) => [k, byKey[k]]));
 }
 
-describe.skipIf(browserProblem !== null && !requireBrowser)('the playground in headless chromium', () => {
-  let context: BrowserContext;
+describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in headless chromium', () => {
+  let browser: Awaited<ReturnType<typeof openChromium>> | undefined;
   let page: Page;
   let server: Server;
   let url: string;
-  let profileDir: string;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
-    if (browserProblem !== null) throw new Error(`REQUIRE_BROWSER=1 but ${browserProblem}`);
+    if (chromiumProblem !== null) throw new Error(`REQUIRE_BROWSER=1 but ${chromiumProblem}`);
     await build({ configFile: join(root, 'playground/vite.config.ts'), logLevel: 'warn' });
     ({ server, url } = await serve(join(root, 'playground/dist')));
-    profileDir = mkdtempSync(join(tmpdir(), 'switch-ts-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1300, height: 900 },
-    });
-    page = await context.newPage();
+    browser = await openChromium();
+    page = await browser.context.newPage();
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => consoleErrors.push(e.message));
     page.on('response', (r) => { if (!r.ok()) consoleErrors.push(`${r.status()} ${r.url()}`); });
@@ -103,9 +94,8 @@ describe.skipIf(browserProblem !== null && !requireBrowser)('the playground in h
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     server?.close();
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   });
 
   it('the route view shows the numbers SwitchLayer computes in Node for the same seed', async () => {
@@ -145,7 +135,7 @@ describe.skipIf(browserProblem !== null && !requireBrowser)('the playground in h
   });
 });
 
-if (browserProblem !== null && !requireBrowser) {
+if (chromiumProblem !== null && !requireBrowser) {
   // The default reporter does not name skipped suites, so say why on stderr too.
-  console.warn(`playground browser tests skipped: ${browserProblem}`);
+  console.warn(`playground browser tests skipped: ${chromiumProblem}`);
 }

@@ -4,23 +4,15 @@
  * chromium driven by playwright-core: the check that every chart reads at that width, kept
  * beside the report it shows.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromiumProblem, openChromium } from './chromium.js';
 
-const chromiumPath = '/usr/bin/chromium';
 const dir = resolve(process.env.INIT_CWD ?? process.cwd(), process.argv[2] ?? 'reports/example');
-if (!existsSync(chromiumPath)) throw new Error(`report:screenshots: ${chromiumPath} is missing (Debian: apt-get install chromium)`);
+if (chromiumProblem !== null) throw new Error(`report:screenshots: ${chromiumProblem}`);
 
-const profile = mkdtempSync(join(tmpdir(), 'switch-ts-screenshots-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1300, height: 900 },
-});
+const { context, close } = await openChromium();
 try {
   const page = await context.newPage();
   const out = join(dir, 'screenshots');
@@ -38,6 +30,5 @@ try {
     }
   }
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
