@@ -42,6 +42,9 @@ export const busiestShare = (r: RunResult): number => Math.max(...r.tokensPerExp
 /** Coefficient of variation (σ/μ) of the router's choices per expert over the last quarter: 0 when perfectly even. */
 export const loadCV = (r: RunResult): number => loadImbalance(r.tokensPerExpert).cv;
 
+/** Each column's sum of a [group][expert] table: the experts' loads. */
+const columnTotals = (counts: number[][]): number[] => counts[0]!.map((_, e) => total(counts.map((row) => row[e]!)));
+
 const entropy = (counts: number[]): number => {
   const n = total(counts);
   return -total(counts.map((c) => (c > 0 ? (c / n) * Math.log(c / n) : 0)));
@@ -53,7 +56,7 @@ const entropy = (counts: number[]): number => {
  * each group has its own experts.
  */
 export function nmi(counts: number[][]): number {
-  const rows = counts.map(total), columns = counts[0]!.map((_, e) => total(counts.map((row) => row[e]!)));
+  const rows = counts.map(total), columns = columnTotals(counts);
   const joint = entropy(counts.flat());
   const hg = entropy(rows), he = entropy(columns);
   return hg + he > 0 ? (2 * (hg + he - joint)) / (hg + he) : 0;
@@ -66,7 +69,7 @@ export function nmi(counts: number[][]): number {
  */
 export function randomRouterNMI(counts: number[][], draws = 20, seed = 0): number {
   const rng = new Rng(seed);
-  const columns = counts[0]!.map((_, e) => total(counts.map((row) => row[e]!)));
+  const columns = columnTotals(counts);
   const n = total(columns);
   const cumulative = columns.map((_, e) => total(columns.slice(0, e + 1)) / n);
   let best = 0;
@@ -106,9 +109,11 @@ interface ClaimCheck {
 }
 
 const over = (seeds: Map<string, RunResult>[], name: string, f: (r: RunResult) => number, digits = 3): string => spread(seeds.map((s) => f(s.get(name)!)), digits);
-const capacityOrder = (runs: RunResult[]): string[] => [...new Set(runs.map((r) => r.name))].sort((a, b) =>
-  runs.find((r) => r.name === a)!.capacityFactor! - runs.find((r) => r.name === b)!.capacityFactor!);
-const byTopK = (runs: RunResult[]): string[] => [...new Set(runs.map((r) => r.name))].sort((a, b) => runs.find((r) => r.name === a)!.topK - runs.find((r) => r.name === b)!.topK);
+/** The runs' names, once each, in increasing order of `key` (a setting the experiment varies). */
+const namesBy = (key: (r: RunResult) => number) => (runs: RunResult[]): string[] =>
+  [...new Map(runs.map((r) => [r.name, key(r)]))].sort(([, a], [, b]) => a - b).map(([name]) => name);
+const capacityOrder = namesBy((r) => r.capacityFactor!);
+const byTopK = namesBy((r) => r.topK);
 /** A loss every run of the seed reaches: the highest of their final training losses. */
 const commonTarget = (runs: RunResult[]): number => Math.max(...runs.map(finalTrainingLoss));
 
