@@ -1,9 +1,10 @@
-import { allocArray, type TypedArray } from '../../dtype.js';
+import type { TypedArray } from '../../dtype.js';
 import { broadcastStrides, sizeOf, splitAtAxis, stridesOf, type Shape } from '../../shape.js';
 import type { Backend, DataHandle, KernelInput } from '../backend.js';
 import { registerKernels, type KernelTable } from '../registry.js';
 import { binaryRowLoops, reduceLoops, unaryLoops } from './loops.js';
 import { MatmulWorkspace, matmulBlocked } from './matmul.js';
+import { arrays } from './pool.js';
 
 const data = (x: KernelInput): TypedArray => x.handle as TypedArray;
 
@@ -82,13 +83,15 @@ export class CpuBackend implements Backend {
     return values;
   }
   read(handle: DataHandle): TypedArray {
+    // The caller may keep the array (dataSync), so it must never be handed to another tensor.
+    arrays.escape(handle as TypedArray);
     return handle as TypedArray;
   }
   write(handle: DataHandle, values: TypedArray): void {
     (handle as TypedArray).set(values);
   }
-  free(): void {
-    // Typed arrays are garbage collected; the tensor layer still counts the bytes.
+  free(handle: DataHandle): void {
+    arrays.give(handle as TypedArray);
   }
 }
 
@@ -97,12 +100,12 @@ let reduceScratch = new Float64Array(0);
 
 /** Every kernel, as loops over typed arrays: the reference the other backends fall back to. */
 export const cpuKernels: Required<KernelTable> = {
-  fill: { run: (_, { value }, out) => allocArray(out.dtype, sizeOf(out.shape)).fill(value) },
+  fill: { run: (_, { value }, out) => arrays.take(out.dtype, sizeOf(out.shape)).fill(value) },
 
   cast: {
     run: ([x], _, out) => {
       const xv = data(x!);
-      const result = allocArray(out.dtype, xv.length);
+      const result = arrays.take(out.dtype, xv.length);
       // Float → int truncates toward zero, like PyTorch's .to(torch.int32).
       if (out.dtype === 'int32') for (let i = 0; i < result.length; i++) result[i] = Math.trunc(xv[i]!);
       else result.set(xv);
@@ -112,7 +115,7 @@ export const cpuKernels: Required<KernelTable> = {
 
   unary: {
     run: ([x], { op }) => {
-      const out = allocArray(x!.dtype, sizeOf(x!.shape));
+      const out = arrays.take(x!.dtype, sizeOf(x!.shape));
       unaryLoops[op](data(x!), out);
       return out;
     },
@@ -122,7 +125,7 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([a, b], { op }, outSpec) => {
       const loop = binaryRowLoops[op];
       const av = data(a!), bv = data(b!);
-      const out = allocArray(outSpec.dtype, sizeOf(outSpec.shape));
+      const out = arrays.take(outSpec.dtype, sizeOf(outSpec.shape));
       forEachRow(outSpec.shape, [a!.shape, b!.shape], (start, [oa, ob], len, [sa, sb]) => loop(av, bv, out, start, len, oa!, sa!, ob!, sb!));
       return out;
     },
@@ -131,7 +134,7 @@ export const cpuKernels: Required<KernelTable> = {
   where: {
     run: ([cond, a, b], _, outSpec) => {
       const cv = data(cond!), av = data(a!), bv = data(b!);
-      const out = allocArray(outSpec.dtype, sizeOf(outSpec.shape));
+      const out = arrays.take(outSpec.dtype, sizeOf(outSpec.shape));
       forEachRow(outSpec.shape, [cond!.shape, a!.shape, b!.shape], (start, [oc, oa, ob], len, [sc, sa, sb]) => {
         for (let j = 0, pc = oc!, pa = oa!, pb = ob!; j < len; j++, pc += sc!, pa += sa!, pb += sb!) {
           out[start + j] = cv[pc] !== 0 ? av[pa]! : bv[pb]!;
@@ -144,7 +147,7 @@ export const cpuKernels: Required<KernelTable> = {
   expand: {
     run: ([x], _, outSpec) => {
       const xv = data(x!);
-      const out = allocArray(outSpec.dtype, sizeOf(outSpec.shape));
+      const out = arrays.take(outSpec.dtype, sizeOf(outSpec.shape));
       copyStrided(outSpec.shape, xv, 0, broadcastStrides(x!.shape, outSpec.shape), out, 0, stridesOf(outSpec.shape));
       return out;
     },
@@ -157,7 +160,7 @@ export const cpuKernels: Required<KernelTable> = {
       const m = outShape[ro - 2]!, n = outShape[ro - 1]!;
       const k = transA ? a!.shape[ra - 2]! : a!.shape[ra - 1]!;
       const batchShape = outShape.slice(0, -2);
-      const out = allocArray(outSpec.dtype, sizeOf(outShape));
+      const out = arrays.take(outSpec.dtype, sizeOf(outShape));
       const aBatch = broadcastStrides(a!.shape.slice(0, -2), batchShape).map((s) => s * m * k);
       const bBatch = broadcastStrides(b!.shape.slice(0, -2), batchShape).map((s) => s * k * n);
       const av = data(a!), bv = data(b!);
@@ -175,7 +178,7 @@ export const cpuKernels: Required<KernelTable> = {
   reduce: {
     run: ([x], { op, axis }) => {
       const [outer, len, inner] = splitAtAxis(x!.shape, axis);
-      const out = allocArray(x!.dtype, outer * inner);
+      const out = arrays.take(x!.dtype, outer * inner);
       if (reduceScratch.length < inner) reduceScratch = new Float64Array(inner);
       reduceLoops[op](data(x!), out, outer, len, inner, reduceScratch);
       return out;
@@ -185,7 +188,7 @@ export const cpuKernels: Required<KernelTable> = {
   argReduce: {
     run: ([x], { op, axis }) => {
       const xv = data(x!);
-      const out = new Int32Array(reducedSize(x!.shape, axis));
+      const out = arrays.take('int32', reducedSize(x!.shape, axis));
       const sign = op === 'argmax' ? 1 : -1;
       forEachLine(x!.shape, axis, (start, oi, len, stride) => {
         let best = 0, bestV = sign * xv[start]!;
@@ -203,7 +206,7 @@ export const cpuKernels: Required<KernelTable> = {
   softmax: {
     run: ([x], { axis }) => {
       const xv = data(x!);
-      const out = allocArray(x!.dtype, xv.length);
+      const out = arrays.take(x!.dtype, xv.length);
       forEachLine(x!.shape, axis, (start, _oi, len, stride) => {
         const max = lineMax(xv, start, len, stride);
         let sum = 0;
@@ -217,7 +220,7 @@ export const cpuKernels: Required<KernelTable> = {
   logsumexp: {
     run: ([x], { axis }) => {
       const xv = data(x!);
-      const out = allocArray(x!.dtype, reducedSize(x!.shape, axis));
+      const out = arrays.take(x!.dtype, reducedSize(x!.shape, axis));
       forEachLine(x!.shape, axis, (start, oi, len, stride) => {
         const max = lineMax(xv, start, len, stride);
         // An infinite max is the answer (−Infinity: every term is 0; +Infinity: it dominates),
@@ -234,7 +237,7 @@ export const cpuKernels: Required<KernelTable> = {
   topk: {
     run: ([x], { k, axis }, outSpec) => {
       const xv = data(x!);
-      const out = new Int32Array(sizeOf(outSpec.shape));
+      const out = arrays.take('int32', sizeOf(outSpec.shape));
       const [, , inner] = splitAtAxis(x!.shape, axis);
       const best = new Int32Array(k);
       forEachLine(x!.shape, axis, (start, oi, len, stride) => {
@@ -262,7 +265,7 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([x], { perm }, outSpec) => {
       const xv = data(x!);
       const inStrides = stridesOf(x!.shape);
-      const out = allocArray(x!.dtype, xv.length);
+      const out = arrays.take(x!.dtype, xv.length);
       copyStrided(outSpec.shape, xv, 0, perm.map((p) => inStrides[p]!), out, 0, stridesOf(outSpec.shape));
       return out;
     },
@@ -273,7 +276,7 @@ export const cpuKernels: Required<KernelTable> = {
       const xv = data(x!);
       const strides = stridesOf(x!.shape);
       const start = begin.reduce((s, b, d) => s + b * strides[d]!, 0);
-      const out = allocArray(x!.dtype, sizeOf(outSpec.shape));
+      const out = arrays.take(x!.dtype, sizeOf(outSpec.shape));
       copyStrided(outSpec.shape, xv, start, strides, out, 0, stridesOf(outSpec.shape));
       return out;
     },
@@ -284,7 +287,7 @@ export const cpuKernels: Required<KernelTable> = {
       const xv = data(x!);
       const strides = stridesOf(outSpec.shape);
       const start = begin.reduce((s, b, d) => s + b * strides[d]!, 0);
-      const out = allocArray(x!.dtype, sizeOf(outSpec.shape));
+      const out = arrays.take(x!.dtype, sizeOf(outSpec.shape));
       copyStrided(x!.shape, xv, 0, stridesOf(x!.shape), out, start, strides);
       return out;
     },
@@ -292,7 +295,7 @@ export const cpuKernels: Required<KernelTable> = {
 
   concat: {
     run: (xs, { axis }, outSpec) => {
-      const out = allocArray(outSpec.dtype, sizeOf(outSpec.shape));
+      const out = arrays.take(outSpec.dtype, sizeOf(outSpec.shape));
       const [outer, outLen, inner] = splitAtAxis(outSpec.shape, axis);
       let at = 0;
       for (const x of xs) {
@@ -309,7 +312,7 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([x, indices], { axis }) => {
       const xv = data(x!), iv = data(indices!);
       const [outer, len, inner] = splitAtAxis(x!.shape, axis);
-      const out = allocArray(x!.dtype, outer * iv.length * inner);
+      const out = arrays.take(x!.dtype, outer * iv.length * inner);
       for (let o = 0; o < outer; o++) {
         for (let j = 0; j < iv.length; j++) {
           const src = (o * len + iv[j]!) * inner;
@@ -322,7 +325,7 @@ export const cpuKernels: Required<KernelTable> = {
 
   indexAdd: {
     run: ([x, indices, src], { axis }) => {
-      const out = allocArray(x!.dtype, sizeOf(x!.shape));
+      const out = arrays.take(x!.dtype, sizeOf(x!.shape));
       out.set(data(x!));
       const sv = data(src!), iv = data(indices!);
       const [outer, len, inner] = splitAtAxis(x!.shape, axis);
@@ -339,7 +342,7 @@ export const cpuKernels: Required<KernelTable> = {
   takeAlongAxis: {
     run: ([x, indices], { axis }) => {
       const xv = data(x!), iv = data(indices!);
-      const out = allocArray(x!.dtype, iv.length);
+      const out = arrays.take(x!.dtype, iv.length);
       alongAxis(x!.shape, indices!.shape, axis, iv, (p, q) => { out[p] = xv[q]!; });
       return out;
     },
@@ -347,7 +350,7 @@ export const cpuKernels: Required<KernelTable> = {
 
   scatterAdd: {
     run: ([x, indices, src], { axis }) => {
-      const out = allocArray(x!.dtype, sizeOf(x!.shape));
+      const out = arrays.take(x!.dtype, sizeOf(x!.shape));
       out.set(data(x!));
       const sv = data(src!);
       alongAxis(x!.shape, indices!.shape, axis, data(indices!), (p, q) => { out[q]! += sv[p]!; });
@@ -358,7 +361,7 @@ export const cpuKernels: Required<KernelTable> = {
   oneHot: {
     run: ([indices], { depth }, outSpec) => {
       const iv = data(indices!);
-      const out = allocArray(outSpec.dtype, iv.length * depth);
+      const out = arrays.take(outSpec.dtype, iv.length * depth);
       for (let i = 0; i < iv.length; i++) out[i * depth + iv[i]!] = 1;
       return out;
     },

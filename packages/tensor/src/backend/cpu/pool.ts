@@ -1,0 +1,94 @@
+import type { DType, TypedArray } from '../../dtype.js';
+
+/**
+ * A bounded pool of the typed arrays that disposed CPU tensors leave behind, handed out again
+ * (zeroed) to kernels that need an output of the same dtype and length. A training step allocates
+ * the same arrays every time, and a fresh large typed array is dear in V8: its memory comes zeroed
+ * from the system page by page and counts as external memory, which triggers garbage collections.
+ * Measured on the demo's training step (d_model 128): 16% of the step inside `new Float32Array`
+ * and 6% in the collector; `mul` on 1 MB outputs took 4.8 ns per element, against ~1 ns once
+ * its output came from the pool.
+ *
+ * Only arrays the pool itself allocated come back to it, and only if nobody outside the tensor
+ * layer can hold them: `dataSync()` hands out the storage itself (see CpuBackend.read), so a read
+ * array is let go of (`escape`) and never reused, and arrays given by the user (`fromArray`) are
+ * never pooled. `memory()` counts live tensors only; the pool's own bytes are `arrayPool()`.
+ */
+
+/** Below this many bytes V8 allocates a typed array on its own heap, as cheap as a plain object. */
+const MIN_BYTES = 256;
+
+const makers = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
+
+class ArrayPool {
+  /** Free arrays by dtype and length; the last freed is handed out first (warm in cache). */
+  private readonly free = new Map<string, TypedArray[]>();
+  /** Arrays this pool allocated that no one outside the tensor layer has seen. */
+  private readonly owned = new WeakSet<TypedArray>();
+  bytes = 0;
+  arrays = 0;
+  maxBytes = 256 * 2 ** 20;
+
+  /** A zeroed array of `length` elements of `dtype`. */
+  take(dtype: DType, length: number): TypedArray {
+    const reused = this.free.get(key(dtype, length))?.pop();
+    if (reused) {
+      this.bytes -= reused.byteLength;
+      this.arrays--;
+      return reused.fill(0);
+    }
+    const array = new makers[dtype](length);
+    if (array.byteLength >= MIN_BYTES) this.owned.add(array);
+    return array;
+  }
+
+  /** Keeps `array` for the next `take` of its dtype and length, if the pool owns it and has room. */
+  give(array: TypedArray): void {
+    if (!this.owned.has(array) || this.bytes + array.byteLength > this.maxBytes) return;
+    const k = key(dtypeOf(array), array.length);
+    let list = this.free.get(k);
+    if (!list) this.free.set(k, (list = []));
+    list.push(array);
+    this.bytes += array.byteLength;
+    this.arrays++;
+  }
+
+  /** `array` is now seen outside the tensor layer: never hand it out again. */
+  escape(array: TypedArray): void {
+    this.owned.delete(array);
+  }
+
+  /** Drops pooled arrays until at most `maxBytes` are kept. */
+  trim(): void {
+    for (const [k, list] of this.free) {
+      while (this.bytes > this.maxBytes && list.length > 0) {
+        this.bytes -= list.pop()!.byteLength;
+        this.arrays--;
+      }
+      if (list.length === 0) this.free.delete(k);
+    }
+  }
+}
+
+const key = (dtype: DType, length: number) => `${dtype}:${length}`;
+const dtypeOf = (a: TypedArray): DType => (a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : 'int32');
+
+export const arrays = new ArrayPool();
+
+/** The CPU backend's pool of freed arrays: how many it keeps, their bytes, and its bound. */
+export function arrayPool(): { arrays: number; bytes: number; maxBytes: number } {
+  return { arrays: arrays.arrays, bytes: arrays.bytes, maxBytes: arrays.maxBytes };
+}
+
+/**
+ * Bounds the pool of freed arrays at `maxBytes` (default 256 MiB; 0 turns pooling off), dropping
+ * what is over it. A training step reuses about what it allocates, so the default holds a step of
+ * the demo's model several times over.
+ */
+export function setArrayPoolBytes(maxBytes: number): void {
+  if (!(Number.isFinite(maxBytes) && maxBytes >= 0)) {
+    throw new Error(`setArrayPoolBytes: maxBytes must be a finite number ≥ 0, got ${maxBytes}`);
+  }
+  arrays.maxBytes = maxBytes;
+  arrays.trim();
+}

@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  arrayPool, concat, crossEntropy, fromArray, full, gather, getBackend, indexAdd, matmul, memory, oneHot, randn, Rng, scatterAdd,
+  setArrayPoolBytes, slice, softmax, sum, tensor, tidy, topk, transpose, type Tensor,
+} from '@switch-ts/tensor';
+
+const DEFAULT_BYTES = arrayPool().maxBytes;
+afterEach(() => setArrayPoolBytes(DEFAULT_BYTES));
+
+/**
+ * A forward and backward pass through every kernel whose output starts from zeros (pad, under
+ * slice's gradient; scatterAdd, indexAdd, oneHot, matmul's accumulation) and others, returning
+ * every value it computed.
+ */
+function program(): number[][] {
+  return tidy(() => {
+    const rng = new Rng(5);
+    const [x, w] = [randn([8, 70], rng), randn([70, 24], rng)];
+    x.requiresGrad = w.requiresGrad = true;
+    const h = matmul(slice(x, [1, 3], [6, 60]), slice(w, [3, 0], [60, 24]));
+    const idx = tensor([[0, 3, 5, 1], [2, 2, 0, 4]], { dtype: 'int32' });
+    const picked = gather(transpose(h), tensor([1, 7, 7, 2], { dtype: 'int32' }));
+    const scattered = scatterAdd(full([2, 24], 0.5), idx, slice(picked, [0, 0], [2, 4]), 1);
+    const added = indexAdd(full([24, 6], 0), tensor([3, 3, 5, 0, 1, 1], { dtype: 'int32' }), transpose(h), 1);
+    const both = concat([softmax(h, 0), transpose(added)], 0);
+    const targets = tensor([0, 5, 23, 2, 2, 9, 11, 12, 1, 0, 4, 4], { dtype: 'int32' });
+    const loss = crossEntropy(both, targets).add(sum(scattered).mul(0.01)).add(sum(topk(h, 3).values).mul(0.001));
+    loss.backward();
+    const hot = oneHot(topk(h, 2).indices, 24);
+    return [loss, h, scattered, added, hot, x.grad!, w.grad!].map((t: Tensor) => Array.from(t.dataSync()));
+  });
+}
+
+/** Fills the pool with arrays of garbage (NaN, or −7 for int32) of every length from 64 to 2048. */
+function dirtyPool(): void {
+  tidy(() => {
+    for (let n = 64; n <= 2048; n++) {
+      full([n], Number.NaN);
+      full([n], Number.NaN, 'float64');
+      full([n], -7, 'int32');
+    }
+  });
+}
+
+describe('the CPU backend\'s pool of freed arrays', () => {
+  it('hands a disposed tensor\'s array to the next output of its dtype and length', () => {
+    expect(getBackend().name).toBe('cpu');
+    const a = full([1000], 3);
+    const before = arrayPool();
+    a.dispose();
+    expect(arrayPool()).toMatchObject({ arrays: before.arrays + 1, bytes: before.bytes + 4000 });
+    const b = full([1000], 1);
+    expect(arrayPool()).toMatchObject({ arrays: before.arrays, bytes: before.bytes });
+    b.dispose();
+  });
+
+  it('gives the same results from arrays of garbage as from fresh ones', () => {
+    setArrayPoolBytes(0);
+    const fresh = program();
+    setArrayPoolBytes(DEFAULT_BYTES);
+    dirtyPool();
+    expect(arrayPool().arrays).toBeGreaterThan(5000);
+    expect(program()).toEqual(fresh);
+  });
+
+  it('never reuses an array that dataSync handed out, or one the user gave', () => {
+    const a = full([500], 2);
+    const seen = a.dataSync();
+    const mine = new Float32Array(500).fill(4);
+    const b = fromArray(mine);
+    const before = arrayPool();
+    a.dispose();
+    b.dispose();
+    expect(arrayPool()).toEqual(before);
+    tidy(() => { for (let i = 0; i < 4; i++) full([500], -1); });
+    expect(seen.every((v) => v === 2)).toBe(true);
+    expect(mine.every((v) => v === 4)).toBe(true);
+  });
+
+  it('is bounded, is left out of memory(), and refuses a bad bound', () => {
+    dirtyPool();
+    const live = memory();
+    setArrayPoolBytes(10_000);
+    expect(arrayPool().bytes).toBeLessThanOrEqual(10_000);
+    expect(memory()).toEqual(live);
+    tidy(() => { for (let i = 0; i < 100; i++) full([700], 1); });
+    expect(arrayPool().bytes).toBeLessThanOrEqual(10_000);
+    setArrayPoolBytes(0);
+    expect(arrayPool()).toMatchObject({ arrays: 0, bytes: 0 });
+    expect(() => setArrayPoolBytes(-1)).toThrow(/setArrayPoolBytes: maxBytes must be a finite number ≥ 0, got -1/);
+    expect(() => setArrayPoolBytes(Number.NaN)).toThrow(/setArrayPoolBytes/);
+  });
+});
