@@ -20,6 +20,7 @@ export {
 } from './backend/registry.js';
 export { GPU_MODES, GpuBackend, MAX_DEVICE_LENGTH, type GpuMode, type GpuOptions } from './backend/gpu/index.js';
 export { arrayPool, setArrayPoolBytes } from './backend/cpu/pool.js';
+export { getThreads, setThreads } from './backend/cpu/wasm/threads.js';
 export { Rng } from './random.js';
 export * from './nn/index.js';
 export * from './optim/index.js';

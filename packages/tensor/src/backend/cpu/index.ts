@@ -96,6 +96,11 @@ export class CpuBackend implements Backend {
 }
 
 const workspace = new MatmulWorkspace();
+
+/** For tests: the threads a large float32 matmul runs on now (1 until the workers have started). */
+export function matmulThreads(): number {
+  return workspace.wasm()?.readyThreads ?? 1;
+}
 let reduceScratch = new Float64Array(0);
 
 /** Every kernel, as loops over typed arrays: the reference the other backends fall back to. */

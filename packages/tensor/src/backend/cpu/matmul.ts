@@ -1,5 +1,6 @@
 import type { TypedArray } from '../../dtype.js';
 import { WasmMatmul, wasmSimd } from './wasm/matmul.js';
+import { getThreads, threadsGeneration } from './wasm/threads.js';
 
 export { wasmSimd };
 
@@ -69,10 +70,19 @@ export class MatmulWorkspace {
   private ap = new Float64Array(0);
   private bp = new Float64Array(0);
   private simd: WasmMatmul | null | undefined;
+  private simdThreads = threadsGeneration();
 
-  /** The float32 SIMD kernel with its wasm memory, created on first use; null where wasm SIMD is missing. */
+  /**
+   * The float32 SIMD kernel with its wasm memory (and threads), created on first use and again
+   * after setThreads; null where wasm SIMD is missing.
+   */
   wasm(): WasmMatmul | null {
-    if (this.simd === undefined) this.simd = wasmSimd() ? new WasmMatmul() : null;
+    if (this.simdThreads !== threadsGeneration()) {
+      this.simd?.close();
+      this.simd = undefined;
+      this.simdThreads = threadsGeneration();
+    }
+    if (this.simd === undefined) this.simd = wasmSimd() ? new WasmMatmul(getThreads()) : null;
     return this.simd;
   }
 

@@ -3,7 +3,8 @@
  * the matmul kernels at run time, with no toolchain and no prebuilt .wasm.
  *
  * A module is a header followed by sections, each an id byte, its size and its content. We write
- * five: types (function signatures), imports (one memory, owned and grown by JavaScript),
+ * five: types (function signatures), imports (one memory, owned and grown by JavaScript, shared
+ * between threads or not),
  * functions (which signature each function has), exports (names for JavaScript) and code (the
  * bodies). Integers are LEB128: 7 bits a byte, low bits first, the high bit set on every byte
  * but the last. Instructions are named as in the text format (`i32.add`, `f32x4.mul`), so a body
@@ -44,7 +45,8 @@ const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((
 /** Instructions without immediates. SIMD ones carry the 0xFD prefix and a LEB128 sub-opcode. */
 const SIMD = (op: number): number[] => [0xfd, ...uleb(op)];
 const PLAIN = {
-  'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
+  'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
+  'i32.div_u': [0x6e], select: [0x1b],
   'f32x4.add': SIMD(0xe4), 'f32x4.mul': SIMD(0xe6),
 } satisfies Record<string, number[]>;
 
@@ -101,6 +103,8 @@ export class FunctionBody {
   set(local: number): this { return this.bytes(0x21, ...uleb(local)); }
   tee(local: number): this { return this.bytes(0x22, ...uleb(local)); }
   i32(value: number): this { return this.bytes(0x41, ...sleb(value | 0)); }
+  /** Calls the module's function number `index` (its arguments on the stack). */
+  call(index: number): this { return this.bytes(0x10, ...uleb(index)); }
 
   f32(value: number): this {
     const bytes = new Uint8Array(new Float32Array([value]).buffer);
@@ -161,8 +165,12 @@ export class FunctionBody {
 }
 
 export interface ModuleSpec {
-  /** The one imported memory, `import(module, field)`, of at least `minPages` 64 KiB pages. */
-  memory: { module: string; field: string; minPages: number };
+  /**
+   * The one imported memory, `import(module, field)`, of at least `minPages` 64 KiB pages. A
+   * shared memory (threads: a SharedArrayBuffer that workers run the same module on) must
+   * declare its most pages.
+   */
+  memory: { module: string; field: string; minPages: number; shared?: { maxPages: number } };
   /** Exported functions, in order: the n-th has function index n (no other functions are imported). */
   functions: Record<string, FunctionBody>;
 }
@@ -176,12 +184,15 @@ export function assemble({ memory, functions }: ModuleSpec): Uint8Array {
   // One type entry per distinct signature, as a toolchain would write it.
   const types: string[] = [...new Set(bodies.map((f) => signature(f).join(',')))];
   const typeOf = (f: FunctionBody): number => types.indexOf(signature(f).join(','));
-  const MEMORY_IMPORT = 0x02, FUNC_EXPORT = 0x00, LIMITS_MIN_ONLY = 0x00;
+  const MEMORY_IMPORT = 0x02, FUNC_EXPORT = 0x00, LIMITS_MIN_ONLY = 0x00, LIMITS_SHARED = 0x03;
+  const limits = memory.shared
+    ? [LIMITS_SHARED, ...uleb(memory.minPages), ...uleb(memory.shared.maxPages)]
+    : [LIMITS_MIN_ONLY, ...uleb(memory.minPages)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, // "\0asm"
     0x01, 0x00, 0x00, 0x00, // version 1
     ...section(1, vec(types.map((t) => t.split(',').map(Number)))),
-    ...section(2, vec([[...name(memory.module), ...name(memory.field), MEMORY_IMPORT, LIMITS_MIN_ONLY, ...uleb(memory.minPages)]])),
+    ...section(2, vec([[...name(memory.module), ...name(memory.field), MEMORY_IMPORT, ...limits]])),
     ...section(3, vec(bodies.map((f) => uleb(typeOf(f))))),
     ...section(7, vec(Object.keys(functions).map((fn, i) => [...name(fn), FUNC_EXPORT, ...uleb(i)]))),
     ...section(10, vec(bodies.map((f) => f.encode()))),

@@ -1,8 +1,11 @@
 import { assemble, FunctionBody } from './assembler.js';
 
 /**
- * Writes the float32 matmul module: two packing routines and the macro-kernel, GotoBLAS/BLIS
- * style (the blocking loops around them are in ./matmul.ts).
+ * Writes the float32 matmul module: two packing routines, the macro-kernel, and `product`, the
+ * cache-blocking loops of GotoBLAS/BLIS around them (why these blocks: ./matmul.ts). `product`
+ * computes any block of rows and columns of C, which is how threads split a matmul: each worker
+ * runs this same module on the same shared memory, on its own block of C with its own packing
+ * buffers (./threads.ts).
  *
  * Memory layout of the packed panels, as in cpu/matmul.ts: a panel of `width` rows (of A) or
  * columns (of B) is stored along k, element (r, kk) at kk·width + r, so each step of k reads
@@ -23,6 +26,15 @@ export interface Tile {
   mr: number;
   /** Columns of B per register tile, a multiple of 4 (nr / 4 v128 loads per k step). */
   nr: number;
+}
+
+export interface Blocking {
+  /** Rows of A per packed block (a multiple of the tile's mr). */
+  mc: number;
+  /** Depth of k per packed block. */
+  kc: number;
+  /** Columns of B per packed block (a multiple of the tile's nr). */
+  nc: number;
 }
 
 const F32 = 4;
@@ -134,10 +146,71 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
   return f;
 }
 
-/** The module's bytes; it imports its memory as env.memory and exports packA, packB and kernel. */
-export function matmulModule(tile: Tile): Uint8Array {
+/** How many arguments `product` takes. */
+export const PRODUCT_ARGS = 13;
+
+/** Function indices, in the order matmulModule lists them. */
+const PACK_A = 0, PACK_B = 1, KERNEL = 2;
+
+/**
+ * product(aAt, aRowStride, aKStride, bAt, bColStride, bKStride, c, ldc, m, n, k, apAt, bpAt):
+ * C (m×n at c, rows ldc bytes apart) = A·B, for A's m rows and B's n columns at the given byte
+ * addresses and strides, packing into the buffers at apAt and bpAt:
+ *
+ *   for jc in steps of nc: for pc in steps of kc: pack B[pc.., jc..] once;
+ *     for ic in steps of mc: pack A[ic.., pc..]; kernel on C[ic.., jc..], adding after the first pc.
+ *
+ * Every element of C sums its k products in the same order (kc blocks in turn, each in k order)
+ * whatever block of C the call covers, so splitting C among threads on tile boundaries changes no bit.
+ */
+function product({ mr, nr }: Tile, { mc, kc, nc }: Blocking): FunctionBody {
+  const f = new FunctionBody(new Array<'i32'>(PRODUCT_ARGS).fill('i32'));
+  const [aAt, aRow, aK, bAt, bCol, bK, c, ldc, m, n, k, apAt, bpAt] = Array.from({ length: PRODUCT_ARGS }, (_, i) => i);
+  const [jc, pc, ic, ncb, kcb, mcb] = f.locals('i32', 6);
+  /** local = min(block, total − start). */
+  const clamp = (local: number, block: number, total: number, start: number) => {
+    f.get(total).get(start).op('i32.sub').tee(local).i32(block);
+    f.i32(block).get(local).op('i32.gt_u').op('select').set(local);
+  };
+  const ceilDiv = (local: number, by: number) => f.get(local).i32(by - 1).op('i32.add').i32(by).op('i32.div_u');
+  /** base + i·stride + j·stride2, the byte address of an operand's element. */
+  const at = (base: number, i: number, stride: number, j: number, stride2: number) =>
+    f.get(base).get(i).get(stride).op('i32.mul').op('i32.add').get(j).get(stride2).op('i32.mul').op('i32.add');
+  const below = (x: number, limit: number) => () => f.get(x).get(limit).op('i32.lt_u');
+
+  f.doWhile(() => {
+    clamp(ncb, nc, n, jc);
+    f.i32(0).set(pc);
+    f.doWhile(() => {
+      clamp(kcb, kc, k, pc);
+      at(bAt, jc, bCol, pc, bK).get(bCol).get(bK).get(ncb).get(kcb).get(bpAt).call(PACK_B);
+      f.i32(0).set(ic);
+      f.doWhile(() => {
+        clamp(mcb, mc, m, ic);
+        at(aAt, ic, aRow, pc, aK).get(aRow).get(aK).get(mcb).get(kcb).get(apAt).call(PACK_A);
+        f.get(apAt).get(bpAt);
+        f.get(c).get(ic).get(ldc).op('i32.mul').op('i32.add').get(jc).i32(F32).op('i32.mul').op('i32.add');
+        f.get(ldc);
+        ceilDiv(mcb, mr);
+        ceilDiv(ncb, nr);
+        f.get(kcb).get(pc).call(KERNEL);
+        f.addTo(ic, mc);
+      }, below(ic, m));
+      f.addTo(pc, kc);
+    }, below(pc, k));
+    f.addTo(jc, nc);
+  }, below(jc, n));
+  return f;
+}
+
+/**
+ * The module's bytes; it imports its memory as env.memory (shared, up to `maxPages`, when
+ * threads run it) and exports packA, packB, kernel and product.
+ */
+export function matmulModule(tile: Tile, blocking: Blocking, shared?: { maxPages: number }): Uint8Array {
   return assemble({
-    memory: { module: 'env', field: 'memory', minPages: 1 },
-    functions: { packA: pack(tile.mr), packB: pack(tile.nr), kernel: macroKernel(tile) },
+    memory: { module: 'env', field: 'memory', minPages: 1, shared },
+    // In the order of PACK_A, PACK_B, KERNEL: product calls them by index.
+    functions: { packA: pack(tile.mr), packB: pack(tile.nr), kernel: macroKernel(tile), product: product(tile, blocking) },
   });
 }

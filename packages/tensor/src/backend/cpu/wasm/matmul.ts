@@ -1,5 +1,6 @@
 import type { MatrixView } from '../matmul.js';
-import { matmulModule, type Tile } from './matmul-module.js';
+import { matmulModule, type Blocking, type Tile } from './matmul-module.js';
+import { Team, threadsSupported } from './threads.js';
 
 /**
  * Float32 matmul on the WebAssembly SIMD kernels of ./matmul-module.ts, with the cache blocking
@@ -14,6 +15,10 @@ import { matmulModule, type Tile } from './matmul-module.js';
  * unblocked; 1024²: 41–42 blocked, 40 unblocked). At 2048² packing whole operands falls to 30
  * GFLOP/s and any kc of 128–512 restores 43–44; mc and nc move it by less than the noise. Median
  * CPU time of interleaved runs, 4×8 tile, Node 20, AMD EPYC (Zen 5), 2 vCPUs.
+ *
+ * With threads, C is cut into one block of whole tiles per thread, across its columns if it has
+ * at least as many column panels as row panels, else across its rows; each thread runs these
+ * same loops (the module's `product`) on its block with packing buffers of its own.
  */
 
 /** The part of the WebAssembly JS API used here (tsconfig's ES2022 lib does not declare it). */
@@ -21,24 +26,15 @@ interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
 }
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
 
-type Pack = (src: number, rowStride: number, kStride: number, rows: number, depth: number, dst: number) => void;
-type Kernel = (ap: number, bp: number, c: number, ldc: number, mPanels: number, nPanels: number, kc: number, accumulate: number) => void;
-
-export interface Blocking {
-  /** Rows of A per packed block (a multiple of the tile's mr). */
-  mc: number;
-  /** Depth of k per packed block. */
-  kc: number;
-  /** Columns of B per packed block (a multiple of the tile's nr). */
-  nc: number;
-}
+/** matmul-module.ts's `product`: PRODUCT_ARGS byte addresses, strides and sizes. */
+type Product = (...args: number[]) => void;
 
 /** The register tile: see the measurements in ./matmul-module.ts. */
 export const TILE: Tile = { mr: 4, nr: 8 };
@@ -49,59 +45,101 @@ export const BLOCKING: Blocking = { mc: 128, kc: 256, nc: 4096 };
 const PAGE = 65536;
 /** Past this much wasm memory the JS kernel runs instead (wasm32 addresses 4 GiB; V8 may refuse less). */
 const MAX_BYTES = 2 ** 31;
+/**
+ * Below this many multiply-adds a product runs on one thread. A split product pays for handing
+ * out the jobs and for the copies into and out of wasm memory, which stay on one thread; measured
+ * with the workers awake (interleaved, medians, 2 vCPUs), 2 threads ÷ 1: 0.65× at 64³ (0.26 M),
+ * 0.9× at 96³ and at 129×300×77 (3 M), 1.03× at 128³ (2.1 M), 1.2–1.3× at 512×128×80 and
+ * 512×128×128 (5–8 M), 1.4–1.5× at 256³ and 512×128×512 (17–34 M), 1.67× at 1024³.
+ */
+export const THREAD_MIN_WORK = 2 ** 22;
 
 /** One instance of the module with its memory, grown as needed and kept for the next call. */
 export class WasmMatmul {
   private readonly memory: WasmMemory;
-  private readonly packA: Pack;
-  private readonly packB: Pack;
-  private readonly kernel: Kernel;
+  private readonly product: Product;
+  private readonly team: Team | null;
   private heap: Float32Array;
 
-  /** Throws where wasm SIMD is missing: ask wasmSimd() first. */
-  constructor(readonly tile = TILE, readonly blocking = BLOCKING) {
+  /**
+   * Throws where wasm SIMD is missing: ask wasmSimd() first. With `threads` > 1 (and where
+   * threadsSupported()) the memory is shared and a team of threads − 1 workers starts.
+   */
+  constructor(threads = 1, readonly tile = TILE, readonly blocking = BLOCKING) {
     const api = wasmApi();
     if (!api) throw new Error('WasmMatmul: this runtime has no WebAssembly');
-    this.memory = new api.Memory({ initial: 1 });
-    const instance = new api.Instance(new api.Module(matmulModule(tile)), { env: { memory: this.memory } });
-    ({ packA: this.packA, packB: this.packB, kernel: this.kernel } = instance.exports as { packA: Pack; packB: Pack; kernel: Kernel });
+    const shared = threads > 1 && threadsSupported() ? { maxPages: MAX_BYTES / PAGE } : undefined;
+    this.memory = new api.Memory(shared ? { initial: 1, maximum: shared.maxPages, shared: true } : { initial: 1 });
+    const module = new api.Module(matmulModule(tile, blocking, shared));
+    this.product = (new api.Instance(module, { env: { memory: this.memory } }).exports as { product: Product }).product;
+    this.team = shared ? new Team(module, this.memory, threads) : null;
     this.heap = new Float32Array(this.memory.buffer);
+  }
+
+  /** The threads this instance runs products on once its workers have started. */
+  get threads(): number {
+    return this.team?.size ?? 1;
+  }
+
+  /** The threads large products run on now: 1 until the workers have started. */
+  get readyThreads(): number {
+    return this.team?.ready ? this.team.size : 1;
+  }
+
+  close(): void {
+    this.team?.close();
   }
 
   /** Whether the product fits in wasm memory (the copies of A and B, the padded C and the packed blocks). */
   fits(a: MatrixView, b: MatrixView, m: number, n: number, k: number): boolean {
-    return this.layout(span(a, m, k), span(b, n, k), m, n, k).bytes <= MAX_BYTES;
+    return this.layout(span(a, m, k), span(b, n, k), m, n, k, this.threads).bytes <= MAX_BYTES;
   }
 
   /** out[outOffset …] = A·B, m×n row-major, for float32 views (see cpu/matmul.ts). */
   run(a: MatrixView, b: MatrixView, out: Float32Array, outOffset: number, m: number, n: number, k: number): void {
-    const { mr, nr } = this.tile;
-    const { mc, kc, nc } = this.blocking;
     const aSpan = span(a, m, k), bSpan = span(b, n, k);
-    const { aAt, bAt, cAt, apAt, bpAt, ldc, bytes } = this.layout(aSpan, bSpan, m, n, k);
+    const blocks = this.split(m, n, k);
+    const { aAt, bAt, cAt, scratch, ldc, bytes } = this.layout(aSpan, bSpan, m, n, k, blocks.length);
     this.reserve(bytes);
     const heap = this.heap;
     heap.set(a.data.subarray(a.offset, a.offset + aSpan), aAt / 4);
     heap.set(b.data.subarray(b.offset, b.offset + bSpan), bAt / 4);
-    for (let jc = 0; jc < n; jc += nc) {
-      const ncb = Math.min(nc, n - jc);
-      for (let pc = 0; pc < k; pc += kc) {
-        const kcb = Math.min(kc, k - pc);
-        this.packB(bAt + 4 * (jc * b.rowStride + pc * b.kStride), 4 * b.rowStride, 4 * b.kStride, ncb, kcb, bpAt);
-        for (let ic = 0; ic < m; ic += mc) {
-          const mcb = Math.min(mc, m - ic);
-          this.packA(aAt + 4 * (ic * a.rowStride + pc * a.kStride), 4 * a.rowStride, 4 * a.kStride, mcb, kcb, apAt);
-          this.kernel(apAt, bpAt, cAt + 4 * (ic * ldc + jc), 4 * ldc, Math.ceil(mcb / mr), Math.ceil(ncb / nr), kcb, pc > 0 ? 1 : 0);
-        }
-      }
-    }
+    const jobs = blocks.map(({ i0, i1, j0, j1 }, t) => [
+      aAt + 4 * i0 * a.rowStride, 4 * a.rowStride, 4 * a.kStride,
+      bAt + 4 * j0 * b.rowStride, 4 * b.rowStride, 4 * b.kStride,
+      cAt + 4 * (i0 * ldc + j0), 4 * ldc, i1 - i0, j1 - j0, k, scratch[t]!.ap, scratch[t]!.bp,
+    ]);
+    if (jobs.length === 1) this.product(...jobs[0]!);
+    else this.team!.run(jobs, (args) => this.product(...args));
     const c0 = cAt / 4;
     if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
     else for (let i = 0; i < m; i++) out.set(heap.subarray(c0 + i * ldc, c0 + i * ldc + n), outOffset + i * n);
   }
 
-  /** Byte offsets of the raw operands, the padded C and the two packed blocks, 16-byte aligned. */
-  private layout(aSpan: number, bSpan: number, m: number, n: number, k: number) {
+  /**
+   * The blocks of C's rows [i0, i1) and columns [j0, j1) that the threads compute: one for each
+   * thread of a ready team, cut on tile boundaries along the side with more panels, as even as
+   * whole panels allow; the whole of C where the product is small or the team not ready.
+   */
+  private split(m: number, n: number, k: number): { i0: number; i1: number; j0: number; j1: number }[] {
+    const { mr, nr } = this.tile;
+    const whole = [{ i0: 0, i1: m, j0: 0, j1: n }];
+    const team = this.team;
+    if (!team || m * n * k < THREAD_MIN_WORK || !team.ready) return whole;
+    const rowPanels = Math.ceil(m / mr), colPanels = Math.ceil(n / nr);
+    const byColumns = colPanels >= rowPanels;
+    const panels = byColumns ? colPanels : rowPanels;
+    if (panels < team.size) return whole;
+    return Array.from({ length: team.size }, (_, t) => {
+      const [p0, p1] = [t, t + 1].map((x) => Math.floor((x * panels) / team.size));
+      return byColumns
+        ? { i0: 0, i1: m, j0: p0! * nr, j1: Math.min(n, p1! * nr) }
+        : { i0: p0! * mr, i1: Math.min(m, p1! * mr), j0: 0, j1: n };
+    });
+  }
+
+  /** Byte offsets of the raw operands, the padded C and each thread's two packing buffers, 16-byte aligned. */
+  private layout(aSpan: number, bSpan: number, m: number, n: number, k: number, threads: number) {
     const { mr, nr } = this.tile;
     const { mc, kc, nc } = this.blocking;
     const ldc = roundUp(n, nr);
@@ -109,17 +147,21 @@ export class WasmMatmul {
     const aAt = 0;
     const bAt = aAt + align(aSpan);
     const cAt = bAt + align(bSpan);
-    const apAt = cAt + align(roundUp(m, mr) * ldc);
-    const bpAt = apAt + align(Math.min(mc, roundUp(m, mr)) * Math.min(kc, k));
-    const bytes = bpAt + align(Math.min(nc, ldc) * Math.min(kc, k));
-    return { aAt, bAt, cAt, apAt, bpAt, ldc, bytes };
+    const apBytes = align(Math.min(mc, roundUp(m, mr)) * Math.min(kc, k));
+    const bpBytes = align(Math.min(nc, ldc) * Math.min(kc, k));
+    const scratchAt = cAt + align(roundUp(m, mr) * ldc);
+    const scratch = Array.from({ length: threads }, (_, t) => {
+      const ap = scratchAt + t * (apBytes + bpBytes);
+      return { ap, bp: ap + apBytes };
+    });
+    return { aAt, bAt, cAt, scratch, ldc, bytes: scratchAt + threads * (apBytes + bpBytes) };
   }
 
   private reserve(bytes: number): void {
     const have = this.memory.buffer.byteLength;
     if (bytes <= have) return;
     this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    // Growing detaches the old buffer.
+    // Growing detaches the old buffer (a shared one stays, but its length is fixed: get the new one).
     this.heap = new Float32Array(this.memory.buffer);
   }
 }
@@ -142,6 +184,6 @@ let simdSupported: boolean | undefined;
  * dearer than a smaller probe): if it validates, every opcode it uses is supported.
  */
 export function wasmSimd(): boolean {
-  simdSupported ??= wasmApi()?.validate(matmulModule(TILE)) ?? false;
+  simdSupported ??= wasmApi()?.validate(matmulModule(TILE, BLOCKING)) ?? false;
   return simdSupported;
 }
