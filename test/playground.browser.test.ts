@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crossEntropy, noGrad } from '@switch-ts/tensor';
-import { trainDefaults } from '../playground/src/protocol.js';
+import { Rng, crossEntropy, noGrad, profile } from '@switch-ts/tensor';
+import { count } from '../playground/src/cost-view.js';
+import { trainDefaults, type TrainKnobs } from '../playground/src/protocol.js';
 import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
 import { chromiumProblem, openChromium } from '../examples/shared/chromium.js';
@@ -57,13 +58,39 @@ function expectedRoute(knobs: RouteKnobs): Record<string, string> {
   return cells;
 }
 
-/** Each model's loss on the first batch before any update, computed in Node as the worker sets it up. */
-function firstLossesInNode(): Record<'switch' | 'dense', number> {
-  const corpus = corpusFor(trainDefaults);
-  const models = modelsFor(trainDefaults, corpus.vocabSize);
-  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, batchRngFor(trainDefaults));
+/** Each model's loss on the first batch before any update, and Switch's aux loss, computed in Node as the worker sets it up. */
+function firstLossesInNode(knobs: TrainKnobs): Record<'switch' | 'dense' | 'aux', number> {
+  const corpus = corpusFor(knobs);
+  const models = modelsFor(knobs, corpus.vocabSize);
+  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, batchRngFor(knobs));
   const loss = (name: 'switch' | 'dense') => noGrad(() => crossEntropy(models[name].forward(batch.inputs).logits, batch.targets).item());
-  return { switch: loss('switch'), dense: loss('dense') };
+  return { switch: loss('switch'), dense: loss('dense'), aux: noGrad(() => models.switch.forward(batch.inputs).auxLoss!.item()) };
+}
+
+/**
+ * The cost table for `knobs`, in Node: parameters counted by name (a token goes through k of the
+ * E experts whose weights are `….experts.wi` and `….experts.wo`), FLOPs profiled on the demo's
+ * held-out batch (seed + 2) and divided by its tokens.
+ */
+function expectedCosts(knobs: TrainKnobs): Record<string, string> {
+  const corpus = corpusFor(knobs);
+  const models = modelsFor(knobs, corpus.vocabSize);
+  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, new Rng(knobs.seed + 2), true);
+  const tokens = trainShape.batchSize * trainShape.model.seqLen;
+  const measured = Object.fromEntries((['switch', 'dense'] as const).map((name) => {
+    const model = models[name];
+    let switchFlops = 0;
+    const { flops } = noGrad(() => profile(() => { switchFlops = model.forward(batch.inputs).switchFlops; }));
+    const active = [...model.namedParameters()].reduce((n, [path, p]) => n + p.size * (/\.experts\./.test(path) ? knobs.topK / knobs.numExperts : 1), 0);
+    return [name, { total: model.parameterCount(), active, flopsPerToken: flops / tokens, switchFlopsPerToken: switchFlops / tokens }];
+  }));
+  const cells: Record<string, string> = {};
+  for (const key of ['total', 'active', 'flopsPerToken', 'switchFlopsPerToken'] as const) {
+    cells[`cost:switch:${key}`] = count(measured.switch![key]);
+    cells[`cost:dense:${key}`] = count(measured.dense![key]);
+    cells[`cost:ratio:${key}`] = `${(measured.switch![key] / measured.dense![key]).toFixed(2)}×`;
+  }
+  return cells;
 }
 
 /** The page's numbers, for the keys of `expected`. */
@@ -105,11 +132,23 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.locator('#route').screenshot({ path: join(screenshots, 'route.png') });
   });
 
+  it('the cost table shows the parameters and FLOPs per token Node counts for the same models, and follows E and k', async () => {
+    expect(await shown(page, Object.keys(expectedCosts(trainDefaults)))).toEqual(expectedCosts(trainDefaults));
+    const knobs: TrainKnobs = { ...trainDefaults, numExperts: 8, topK: 2 };
+    await page.selectOption('#train select[name=numExperts]', '8');
+    await page.selectOption('#train select[name=topK]', '2');
+    const expected = expectedCosts(knobs);
+    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    expect(expected['cost:switch:total'], 'E = 8 stores more parameters than E = 4').not.toBe(expectedCosts(trainDefaults)['cost:switch:total']);
+  });
+
   it('trains Switch and its dense twin in a worker: step 1 has the loss Node computes, and after 50 steps both losses have fallen', async () => {
+    // A fresh load: the default knobs, whatever the tests before changed.
+    await page.goto(url);
     await page.click('#train-start');
     const steps = (model: string) => page.locator(`#train-summary tr[data-model=${model}] td.steps-done`).textContent().then(Number);
     await expect.poll(async () => Math.min(await steps('switch'), await steps('dense')), { timeout: 150_000, interval: 500 }).toBeGreaterThanOrEqual(50);
-    const firstLosses = firstLossesInNode();
+    const firstLosses = firstLossesInNode(trainDefaults);
     for (const model of ['switch', 'dense'] as const) {
       const row = page.locator(`#train-summary tr[data-model=${model}]`);
       const first = Number(await row.locator('td.first-loss').textContent());

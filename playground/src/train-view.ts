@@ -1,4 +1,5 @@
 import { heatmap, lineChart, loadBars, type Series } from './charts.js';
+import { costTable } from './cost-view.js';
 import { el, num } from './dom.js';
 import { trainDefaults, type FromWorker, type ModelName, type StepReport, type ToWorker, type TrainKnobs } from './protocol.js';
 
@@ -26,11 +27,14 @@ export function mountTrainView(root: HTMLElement): void {
   const pause = el('button', { type: 'button', id: 'train-pause', disabled: '' }, 'Pause');
   const status = el('p', { class: 'status', role: 'status', id: 'train-status' }, 'Press Start: Switch and its dense twin train side by side in a Web Worker.');
   const out = el('div', { class: 'train-out' });
-  root.append(form, el('p', { class: 'buttons' }, start, pause), status, out);
+  const cost = el('div', {});
+  root.append(form, cost, el('p', { class: 'buttons' }, start, pause), status, out);
+  showCost();
 
   form.addEventListener('change', (e) => {
     const t = e.target as HTMLSelectElement;
     (knobs as unknown as Record<string, number>)[t.name] = Number(t.value);
+    showCost();
   });
   start.addEventListener('click', () => {
     // A fresh worker per run: nothing of the last run's backend or tensors survives a reset.
@@ -52,6 +56,11 @@ export function mountTrainView(root: HTMLElement): void {
     send({ type: paused ? 'pause' : 'resume' });
     pause.textContent = paused ? 'Resume' : 'Pause';
   });
+
+  /** The cost table follows the knobs at once; the models in training change at the next Start. */
+  function showCost(): void {
+    cost.replaceChildren(costTable(knobs));
+  }
 
   function send(m: ToWorker): void {
     worker?.postMessage(m);
