@@ -160,6 +160,20 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.screenshot({ path: join(screenshots, 'page.png'), fullPage: true });
   }, 180_000);
 
+  it('the z-loss weight reaches the switch layers: after a reset with weight 0.1, step 1 has Node\'s aux loss for it and the same cross-entropy', async () => {
+    const row = page.locator('#train-summary tr[data-model=switch]');
+    const [before, after] = [firstLossesInNode(trainDefaults), firstLossesInNode({ ...trainDefaults, zLossCoef: 0.1 })];
+    expect(await row.locator('td.first-aux').textContent()).toBe(before.aux.toFixed(4));
+    await page.selectOption('#train select[name=zLossCoef]', '0.1');
+    await page.click('#train-start');
+    await expect.poll(() => row.locator('td.first-aux').textContent(), { timeout: 30_000 }).not.toBe('–');
+    expect(await row.locator('td.first-aux').textContent()).toBe(after.aux.toFixed(4));
+    expect(after.aux.toFixed(4)).not.toBe(before.aux.toFixed(4));
+    expect(await row.locator('td.first-loss').textContent(), 'the weight changes the loss trained on, not the forward pass').toBe(before.switch.toFixed(4));
+    // The rest of the suite needs no training: leave the cores to it.
+    await page.click('#train-pause');
+  });
+
   it('and again after the knobs change (E = 8, k = 2, capacity factor 1, batch-prioritized)', async () => {
     const knobs: RouteKnobs = { ...routeDefaults, numExperts: 8, topK: 2, capacityFactor: 1, routing: 'batch-prioritized' };
     for (const [name, value] of [['numExperts', '8'], ['topK', '2'], ['capacityFactor', '1'], ['routing', 'batch-prioritized']] as const) {

@@ -22,7 +22,8 @@ export function mountTrainView(root: HTMLElement): void {
     el('label', {}, label, el('select', { name }, ...options.map((o) => el('option', { value: String(o), ...(o === knobs[name] && { selected: '' }) }, String(o)))));
   const form = el('form', { class: 'knobs', 'aria-label': 'training knobs' },
     field('E', 'numExperts', [2, 4, 8]), field('k', 'topK', [1, 2]), field('capacity factor', 'capacityFactor', [1, 1.25, 2]),
-    field('α (balance)', 'balanceCoef', [0, 0.01, 0.1]), field('learning rate', 'lr', [1e-3, 3e-3, 1e-2]));
+    field('α (balance)', 'balanceCoef', [0, 0.01, 0.1]), field('z-loss weight', 'zLossCoef', [0, 0.001, 0.01, 0.1]),
+    field('learning rate', 'lr', [1e-3, 3e-3, 1e-2]));
   const start = el('button', { type: 'button', id: 'train-start' }, 'Start');
   const pause = el('button', { type: 'button', id: 'train-pause', disabled: '' }, 'Pause');
   const status = el('p', { class: 'status', role: 'status', id: 'train-status' }, 'Press Start: Switch and its dense twin train side by side in a Web Worker.');
@@ -106,11 +107,13 @@ export function mountTrainView(root: HTMLElement): void {
       return el('tr', { 'data-model': name },
         el('th', { scope: 'row' }, name), el('td', {}, params[name].toLocaleString('en')), el('td', { class: 'steps-done' }, String(r?.step ?? 0)),
         el('td', { class: 'first-loss' }, h[0] ? num(h[0].loss) : '–'), el('td', { class: 'loss' }, r ? num(smoothed(h, (x) => x.loss).at(-1)!) : '–'),
+        el('td', { class: 'first-aux' }, h[0]?.auxLoss !== undefined ? num(h[0].auxLoss) : '–'),
         el('td', { class: 'tps' }, r ? r.tokensPerSecond.toFixed(0) : '–'), el('td', {}, r ? r.flops.toExponential(2) : '–'));
     };
     return el('table', { class: 'summary', id: 'train-summary' },
-      el('caption', {}, `the same batches for both; loss = mean of the last ${smoothing} steps`),
-      el('thead', {}, el('tr', {}, ...['model', 'parameters', 'step', 'first loss', 'loss', 'tokens/s', 'FLOPs so far'].map((t) => el('th', { scope: 'col' }, t)))),
+      el('caption', {}, `the same batches for both; loss = cross-entropy, mean of the last ${smoothing} steps; `
+        + 'aux loss = Σ over switch layers of α·balance + z-loss weight·z, which Switch adds to the loss it trains on'),
+      el('thead', {}, el('tr', {}, ...['model', 'parameters', 'step', 'first loss', 'loss', 'first aux loss', 'tokens/s', 'FLOPs so far'].map((t) => el('th', { scope: 'col' }, t)))),
       el('tbody', {}, row('switch'), row('dense')));
   }
 }

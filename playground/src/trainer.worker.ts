@@ -66,7 +66,7 @@ function trainStep(run: Run, step: number, batch: Batch, heat: number[][]): Step
     (auxLoss ? ce.add(auxLoss) : ce).backward();
     clipGradNorm(run.model.parameters(), 1);
     run.optimizer.step();
-    report = { model: run.name, step, loss: ce.item(), flops: 0, tokensPerSecond: 0, ...(traces.length > 0 && { load: loadOf(traces) }) };
+    report = { model: run.name, step, loss: ce.item(), flops: 0, tokensPerSecond: 0, ...(auxLoss && { auxLoss: auxLoss.item(), load: loadOf(traces) }) };
     if (traces.length > 0) addHeat(heat, traces, batch.groups);
   })).flops;
   run.seconds += (performance.now() - started) / 1000;

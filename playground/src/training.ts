@@ -21,6 +21,7 @@ export const batchRngFor = (knobs: TrainKnobs) => new Rng(knobs.seed + 1);
 export function modelsFor(knobs: TrainKnobs, vocabSize: number): Record<ModelName, LanguageModel> {
   const switchFFN: FFNConfig = {
     kind: 'switch', numExperts: knobs.numExperts, topK: knobs.topK, capacityFactor: knobs.capacityFactor, balanceCoef: knobs.balanceCoef,
+    zLossCoef: knobs.zLossCoef,
   };
   const model = (ffn: FFNConfig) => new LanguageModel({ ...trainShape.model, vocabSize, ffn, seed: knobs.seed });
   return { switch: model(switchFFN), dense: model({ kind: 'dense' }) };
