@@ -183,6 +183,20 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     expect(await shown(page, Object.keys(expected))).toEqual(expected);
   });
 
+  it('routes typed text, one token per character (printable ASCII: code point − 32, others 95), with the numbers SwitchLayer computes for those ids', async () => {
+    const text = 'Héllo, MoE!';
+    const knobs: RouteKnobs = { ...routeDefaults, numExperts: 8, topK: 2, capacityFactor: 1, routing: 'batch-prioritized', text };
+    await page.fill('#route input[name=text]', text);
+    const ids = Object.fromEntries([...text].map((c, s) => [`token:${s}`, String(c === 'é' ? 95 : c.charCodeAt(0) - 32)]));
+    expect(await shown(page, Object.keys(ids))).toEqual(ids);
+    const expected = expectedRoute(knobs);
+    expect(Object.keys(expected)).toContain(`norm:${text.length - 1}`);
+    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await page.locator('#route').screenshot({ path: join(screenshots, 'route-text.png') });
+    await page.fill('#route input[name=text]', 'x'.repeat(25));
+    await expect.poll(() => page.locator('#route [role=alert]').textContent()).toBe('text: at most 24 characters (one token each), got 25');
+  });
+
   it('logs no console error', () => {
     expect(consoleErrors).toEqual([]);
   });
