@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,6 +94,15 @@ function expectedCosts(knobs: TrainKnobs): Record<string, string> {
   return cells;
 }
 
+/** The built site's files, gzipped one by one as a static host would serve them. */
+function bundleKB(): string {
+  const dir = join(root, 'playground/dist');
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
+  const bytes = files.map((f) => readFileSync(join(f.parentPath, f.name)));
+  const kB = (n: number) => `${(n / 1024).toFixed(0)} kB`;
+  return `${kB(bytes.reduce((n, b) => n + b.length, 0))}, ${kB(bytes.reduce((n, b) => n + gzipSync(b).length, 0))} gzipped (${files.length} files)`;
+}
+
 /** The page's numbers, for the keys of `expected`. */
 async function shown(page: Page, keys: string[]): Promise<Record<string, string>> {
   const all = await page.$$eval('[data-num]', (els) => els.map((e) => [e.getAttribute('data-num')!, e.textContent!.trim()]));
@@ -143,9 +153,12 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
   });
 
   it('trains Switch and its dense twin in a worker: step 1 has the loss Node computes, and after 50 steps both losses have fallen', async () => {
-    // A fresh load: the default knobs, whatever the tests before changed.
+    // A fresh load (default knobs), Start at once: the first chart frame with a step in it, timed from navigation.
     await page.goto(url);
     await page.click('#train-start');
+    await page.waitForFunction(() => performance.getEntriesByName('first-chart').length > 0, null, { timeout: 30_000 });
+    const [start, chart] = await page.evaluate(() => ['train-start', 'first-chart'].map((m) => performance.getEntriesByName(m)[0]!.startTime));
+    console.log(`first chart frame: ${chart!.toFixed(0)} ms after navigation (Start pressed at ${start!.toFixed(0)} ms); bundle ${bundleKB()}`);
     const steps = (model: string) => page.locator(`#train-summary tr[data-model=${model}] td.steps-done`).textContent().then(Number);
     await expect.poll(async () => Math.min(await steps('switch'), await steps('dense')), { timeout: 150_000, interval: 500 }).toBeGreaterThanOrEqual(50);
     const firstLosses = firstLossesInNode(trainDefaults);
