@@ -210,6 +210,23 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await expect.poll(() => page.locator('#route [role=alert]').textContent()).toBe('text: at most 24 characters (one token each), got 25');
   });
 
+  it('fits a phone (390 × 844): no sideways scroll of the page, every control inside the screen, the charts as wide as it', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.fill('#route input[name=text]', 'Hello, MoE!');
+    await page.waitForSelector('#route [data-num=aux]');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390 + 1);
+    const outside = await page.$$eval('select, input, button', (els) => els.flatMap((e) => {
+      const r = e.getBoundingClientRect();
+      return r.left < 0 || r.right > 390 ? [`${e.getAttribute('name') ?? e.id}: ${r.left.toFixed(0)}–${r.right.toFixed(0)} px`] : [];
+    }));
+    expect(outside).toEqual([]);
+    const chartWidths = await page.$$eval('svg.chart', (els) => els.map((e) => e.getBoundingClientRect().width));
+    expect(chartWidths.length).toBeGreaterThan(0);
+    for (const w of chartWidths) expect(w).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(screenshots, 'phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1300, height: 900 });
+  });
+
   it('logs no console error', () => {
     expect(consoleErrors).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { modelCosts, type ModelCost } from './cost.js';
-import { el } from './dom.js';
+import { el, wideTable } from './dom.js';
 import type { ModelName, TrainKnobs } from './protocol.js';
 
 /** Whole numbers with thousands separators: what the table shows and the browser test compares. */
@@ -9,7 +9,7 @@ const columns: { key: keyof ModelCost; title: string }[] = [
   { key: 'total', title: 'parameters' },
   { key: 'active', title: 'active parameters per token' },
   { key: 'flopsPerToken', title: 'forward FLOPs per token' },
-  { key: 'switchFlopsPerToken', title: '… of which in blocks 1, 3, … (switch positions)' },
+  { key: 'switchFlopsPerToken', title: '… of it in the switch positions (blocks 1, 3, …)' },
 ];
 
 /**
@@ -22,13 +22,11 @@ export function costTable(knobs: TrainKnobs): HTMLElement {
     ...columns.map(({ key }) => el('td', { 'data-num': `cost:${name}:${key}` }, count(costs[name][key]))));
   const ratio = el('tr', { class: 'ratio' }, el('th', { scope: 'row' }, 'Switch ÷ dense'),
     ...columns.map(({ key }) => el('td', { 'data-num': `cost:ratio:${key}` }, `${(costs.switch[key] / costs.dense[key]).toFixed(2)}×`)));
-  return el('div', { class: 'cost', id: 'cost' },
-    el('table', {},
-      el('caption', {}, `Parameters against compute at E = ${knobs.numExperts}, k = ${knobs.topK}, capacity factor ${knobs.capacityFactor}`),
+  return wideTable(`Parameters against compute at E = ${knobs.numExperts}, k = ${knobs.topK}, capacity factor ${knobs.capacityFactor}`,
+    el('table', { class: 'cost' },
       el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'model'), ...columns.map(({ title }) => el('th', { scope: 'col' }, title)))),
       el('tbody', {}, row('switch', `Switch (E = ${knobs.numExperts}, k = ${knobs.topK})`), row('dense', 'dense twin'), ratio)),
-    el('p', { class: 'note' },
-      'A token goes through k of each switch layer\'s E experts, so more experts add parameters but not active ones. ',
-      'FLOPs are profiled on one forward pass of a batch, as the demo counts them: the experts compute all E·C capacity slots, ',
-      'empty ones too, so a capacity factor above 1 costs FLOPs (C = ⌈capacity factor · k · tokens / E⌉).'));
+    'A token goes through k of each switch layer\'s E experts, so more experts add parameters but not active ones. '
+    + 'FLOPs are profiled on one forward pass of a batch, as the demo counts them: the experts compute all E·C capacity slots, '
+    + 'empty ones too, so a capacity factor above 1 costs FLOPs (C = ⌈capacity factor · k · tokens / E⌉).');
 }

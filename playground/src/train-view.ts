@@ -1,6 +1,6 @@
 import { heatmap, lineChart, loadBars, type Series } from './charts.js';
 import { costTable } from './cost-view.js';
-import { el, num } from './dom.js';
+import { el, num, wideTable } from './dom.js';
 import { trainDefaults, type FromWorker, type ModelName, type StepReport, type ToWorker, type TrainKnobs } from './protocol.js';
 
 const colors: Record<ModelName, string> = { switch: '#d62728', dense: '#555' };
@@ -104,7 +104,7 @@ export function mountTrainView(root: HTMLElement): void {
     if (s && performance.getEntriesByName('first-chart').length === 0) performance.mark('first-chart');
   }
 
-  function summary(params: Record<ModelName, number>): HTMLTableElement {
+  function summary(params: Record<ModelName, number>): HTMLElement {
     const row = (name: ModelName) => {
       const h = history[name], r = h.at(-1);
       return el('tr', { 'data-model': name },
@@ -113,11 +113,10 @@ export function mountTrainView(root: HTMLElement): void {
         el('td', { class: 'first-aux' }, h[0]?.auxLoss !== undefined ? num(h[0].auxLoss) : '–'),
         el('td', { class: 'tps' }, r ? r.tokensPerSecond.toFixed(0) : '–'), el('td', {}, r ? r.flops.toExponential(2) : '–'));
     };
-    return el('table', { class: 'summary', id: 'train-summary' },
-      el('caption', {}, `the same batches for both; loss = cross-entropy, mean of the last ${smoothing} steps; `
-        + 'aux loss = Σ over switch layers of α·balance + z-loss weight·z, which Switch adds to the loss it trains on'),
+    return wideTable('Switch and its dense twin, on the same batches', el('table', { class: 'summary', id: 'train-summary' },
       el('thead', {}, el('tr', {}, ...['model', 'parameters', 'step', 'first loss', 'loss', 'first aux loss', 'tokens/s', 'FLOPs so far'].map((t) => el('th', { scope: 'col' }, t)))),
-      el('tbody', {}, row('switch'), row('dense')));
+      el('tbody', {}, row('switch'), row('dense'))),
+    `loss = cross-entropy, mean of the last ${smoothing} steps; aux loss = Σ over switch layers of α·balance + z-loss weight·z, which Switch adds to the loss it trains on.`);
   }
 }
 
