@@ -96,7 +96,7 @@ export function mountTrainView(root: HTMLElement): void {
       el('div', { class: 'charts' },
         figure('Loss against step', lineChart('training loss against step, Switch and dense', 'step', series((r) => r.loss, (r) => r.step))),
         figure('Loss against training FLOPs', lineChart('training loss against FLOPs, Switch and dense', 'FLOPs', series((r) => r.loss, (r) => r.flops))),
-        figure('Router entropy (nats)', lineChart('router entropy against step', 'step', [{ name: 'switch', color: colors.switch, points: history.switch.map((r) => [r.step, r.load!.routerEntropy]) }])),
+        figure(`Router entropy (nats) · now ${s ? num(s.load!.routerEntropy) : '–'}`, lineChart('router entropy against step', 'step', [{ name: 'switch', color: colors.switch, points: history.switch.map((r) => [r.step, r.load!.routerEntropy]) }])),
         figure(`Expert load · dropped ${num(load?.droppedFraction ?? 0)} of tokens`, load ? loadBars(load.tokensPerExpert, load.capacity) : el('p', {}, '–')),
         figure('Which expert each sub-language goes to (first choices, recent steps)', heatmap('share of each sub-language\'s tokens per expert', groupNames, heat)),
       ),
