@@ -85,9 +85,10 @@ function loadOf(traces: SwitchTrace[]): StepReport['load'] {
 }
 
 /**
- * The backend that runs, as the page shows it: the cpu backend. gpu.js cannot run its GL modes in
- * a worker (it asks for HTMLCanvasElement), and its webasm mode failed here at the first step
- * allocating a WebAssembly.Memory per kernel; see the playground section of the README.
+ * The backend that runs, as the page shows it: the cpu backend. The gpu backend's probe refuses
+ * its GL modes in a worker (it asks for HTMLCanvasElement, though gpu.js runs WebGL2 on an
+ * OffscreenCanvas here), and its webasm mode failed here at the first step allocating a
+ * WebAssembly.Memory per kernel; see the playground section of the README.
  */
 function backendName(): string {
   const b = getBackend();
