@@ -199,7 +199,9 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
   it('routes typed text, one token per character (printable ASCII: code point − 32, others 95), with the numbers SwitchLayer computes for those ids', async () => {
     const text = 'Héllo, MoE!';
     const knobs: RouteKnobs = { ...routeDefaults, numExperts: 8, topK: 2, capacityFactor: 1, routing: 'batch-prioritized', text };
-    await page.fill('#route input[name=text]', text);
+    // Typed key by key, as a learner would, then Enter, which must not submit the form (a reload would reset the page).
+    await page.locator('#route input[name=text]').pressSequentially(text);
+    await page.keyboard.press('Enter');
     const ids = Object.fromEntries([...text].map((c, s) => [`token:${s}`, String(c === 'é' ? 95 : c.charCodeAt(0) - 32)]));
     expect(await shown(page, Object.keys(ids))).toEqual(ids);
     const expected = expectedRoute(knobs);

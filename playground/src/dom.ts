@@ -14,7 +14,7 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs =
  */
 export function wideTable(title: string, table: HTMLTableElement, note: string): HTMLElement {
   table.setAttribute('aria-label', title);
-  return el('div', { class: 'wide' }, el('p', { class: 'table-title' }, title), el('div', { class: 'scroll' }, table), el('p', { class: 'note' }, note));
+  return el('div', {}, el('p', { class: 'table-title' }, title), el('div', { class: 'scroll' }, table), el('p', { class: 'note' }, note));
 }
 
 /** Four decimals: what the page shows, and what the browser tests compare with Node's values. */

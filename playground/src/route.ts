@@ -18,8 +18,9 @@ export const routeShape = { tokens: 12, maxTextTokens: 24, dModel: 8, dFF: 16 } 
 export { routingModes };
 
 /**
- * The typed text's vocabulary, character-level like `pnpm demo --text`: the 95 printable ASCII
- * characters, space to '~', are tokens 0…94 (code point − 32); any other character is token 95.
+ * The typed text's vocabulary, character-level like `pnpm demo --text` but fixed, so that a
+ * character's id does not depend on the rest of the text: the 95 printable ASCII characters, space
+ * to '~', are tokens 0…94 (code point − 32); any other character is token 95.
  */
 export const textVocab = { size: 96, unknown: 95, first: 32, last: 126 } as const;
 
