@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, crossEntropy, noGrad, profile } from '@switch-ts/tensor';
-import { count } from '../playground/src/cost-view.js';
+import { count } from '../playground/src/cost.js';
 import { trainDefaults, type TrainKnobs } from '../playground/src/protocol.js';
 import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
@@ -216,7 +216,7 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.setViewportSize({ width: 390, height: 844 });
     await page.fill('#route input[name=text]', 'Hello, MoE!');
     await page.waitForSelector('#route [data-num=aux]');
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390 + 1);
+    expect(await page.$eval('html', (html) => html.scrollWidth)).toBeLessThanOrEqual(390 + 1);
     const outside = await page.$$eval('select, input, button', (els) => els.flatMap((e) => {
       const r = e.getBoundingClientRect();
       return r.left < 0 || r.right > 390 ? [`${e.getAttribute('name') ?? e.id}: ${r.left.toFixed(0)}–${r.right.toFixed(0)} px`] : [];

@@ -1,9 +1,6 @@
-import { modelCosts, type ModelCost } from './cost.js';
+import { count, modelCosts, type ModelCost } from './cost.js';
 import { el, wideTable } from './dom.js';
 import type { ModelName, TrainKnobs } from './protocol.js';
-
-/** Whole numbers with thousands separators: what the table shows and the browser test compares. */
-export const count = (v: number): string => Math.round(v).toLocaleString('en');
 
 const columns: { key: keyof ModelCost; title: string }[] = [
   { key: 'total', title: 'parameters' },

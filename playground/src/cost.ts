@@ -12,6 +12,9 @@ export interface ModelCost {
   switchFlopsPerToken: number;
 }
 
+/** Whole numbers with thousands separators: what the cost table shows and the browser test compares. */
+export const count = (v: number): string => Math.round(v).toLocaleString('en');
+
 /**
  * A token goes through every parameter but the experts it is not routed to: of each switch
  * layer's routed experts (equal blocks of W_in and W_out) it uses k of E. Shared experts, the
