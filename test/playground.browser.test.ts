@@ -1,13 +1,15 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crossEntropy, noGrad } from '@switch-ts/tensor';
-import { trainDefaults } from '../playground/src/protocol.js';
+import { Rng, crossEntropy, noGrad, profile } from '@switch-ts/tensor';
+import { count } from '../playground/src/cost.js';
+import { trainDefaults, type TrainKnobs } from '../playground/src/protocol.js';
 import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
 import { chromiumProblem, openChromium } from '../examples/shared/chromium.js';
@@ -57,13 +59,48 @@ function expectedRoute(knobs: RouteKnobs): Record<string, string> {
   return cells;
 }
 
-/** Each model's loss on the first batch before any update, computed in Node as the worker sets it up. */
-function firstLossesInNode(): Record<'switch' | 'dense', number> {
-  const corpus = corpusFor(trainDefaults);
-  const models = modelsFor(trainDefaults, corpus.vocabSize);
-  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, batchRngFor(trainDefaults));
+/** Each model's loss on the first batch before any update, and Switch's aux loss, computed in Node as the worker sets it up. */
+function firstLossesInNode(knobs: TrainKnobs): Record<'switch' | 'dense' | 'aux', number> {
+  const corpus = corpusFor(knobs);
+  const models = modelsFor(knobs, corpus.vocabSize);
+  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, batchRngFor(knobs));
   const loss = (name: 'switch' | 'dense') => noGrad(() => crossEntropy(models[name].forward(batch.inputs).logits, batch.targets).item());
-  return { switch: loss('switch'), dense: loss('dense') };
+  return { switch: loss('switch'), dense: loss('dense'), aux: noGrad(() => models.switch.forward(batch.inputs).auxLoss!.item()) };
+}
+
+/**
+ * The cost table for `knobs`, in Node: parameters counted by name (a token goes through k of the
+ * E experts whose weights are `….experts.wi` and `….experts.wo`), FLOPs profiled on the demo's
+ * held-out batch (seed + 2) and divided by its tokens.
+ */
+function expectedCosts(knobs: TrainKnobs): Record<string, string> {
+  const corpus = corpusFor(knobs);
+  const models = modelsFor(knobs, corpus.vocabSize);
+  const batch = corpus.batch(trainShape.batchSize, trainShape.model.seqLen, new Rng(knobs.seed + 2), true);
+  const tokens = trainShape.batchSize * trainShape.model.seqLen;
+  const measured = Object.fromEntries((['switch', 'dense'] as const).map((name) => {
+    const model = models[name];
+    let switchFlops = 0;
+    const { flops } = noGrad(() => profile(() => { switchFlops = model.forward(batch.inputs).switchFlops; }));
+    const active = [...model.namedParameters()].reduce((n, [path, p]) => n + p.size * (/\.experts\./.test(path) ? knobs.topK / knobs.numExperts : 1), 0);
+    return [name, { total: model.parameterCount(), active, flopsPerToken: flops / tokens, switchFlopsPerToken: switchFlops / tokens }];
+  }));
+  const cells: Record<string, string> = {};
+  for (const key of ['total', 'active', 'flopsPerToken', 'switchFlopsPerToken'] as const) {
+    cells[`cost:switch:${key}`] = count(measured.switch![key]);
+    cells[`cost:dense:${key}`] = count(measured.dense![key]);
+    cells[`cost:ratio:${key}`] = `${(measured.switch![key] / measured.dense![key]).toFixed(2)}×`;
+  }
+  return cells;
+}
+
+/** The built site's files, gzipped one by one as a static host would serve them. */
+function bundleKB(): string {
+  const dir = join(root, 'playground/dist');
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
+  const bytes = files.map((f) => readFileSync(join(f.parentPath, f.name)));
+  const kB = (n: number) => `${(n / 1024).toFixed(0)} kB`;
+  return `${kB(bytes.reduce((n, b) => n + b.length, 0))}, ${kB(bytes.reduce((n, b) => n + gzipSync(b).length, 0))} gzipped (${files.length} files)`;
 }
 
 /** The page's numbers, for the keys of `expected`. */
@@ -105,11 +142,26 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.locator('#route').screenshot({ path: join(screenshots, 'route.png') });
   });
 
+  it('the cost table shows the parameters and FLOPs per token Node counts for the same models, and follows E and k', async () => {
+    expect(await shown(page, Object.keys(expectedCosts(trainDefaults)))).toEqual(expectedCosts(trainDefaults));
+    const knobs: TrainKnobs = { ...trainDefaults, numExperts: 8, topK: 2 };
+    await page.selectOption('#train select[name=numExperts]', '8');
+    await page.selectOption('#train select[name=topK]', '2');
+    const expected = expectedCosts(knobs);
+    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    expect(expected['cost:switch:total'], 'E = 8 stores more parameters than E = 4').not.toBe(expectedCosts(trainDefaults)['cost:switch:total']);
+  });
+
   it('trains Switch and its dense twin in a worker: step 1 has the loss Node computes, and after 50 steps both losses have fallen', async () => {
+    // A fresh load (default knobs), Start at once: the first chart frame with a step in it, timed from navigation.
+    await page.goto(url);
     await page.click('#train-start');
+    await page.waitForFunction(() => performance.getEntriesByName('first-chart').length > 0, null, { timeout: 30_000 });
+    const [start, chart] = await page.evaluate(() => ['train-start', 'first-chart'].map((m) => performance.getEntriesByName(m)[0]!.startTime));
+    console.log(`first chart frame: ${chart!.toFixed(0)} ms after navigation (Start pressed at ${start!.toFixed(0)} ms); bundle ${bundleKB()}`);
     const steps = (model: string) => page.locator(`#train-summary tr[data-model=${model}] td.steps-done`).textContent().then(Number);
     await expect.poll(async () => Math.min(await steps('switch'), await steps('dense')), { timeout: 150_000, interval: 500 }).toBeGreaterThanOrEqual(50);
-    const firstLosses = firstLossesInNode();
+    const firstLosses = firstLossesInNode(trainDefaults);
     for (const model of ['switch', 'dense'] as const) {
       const row = page.locator(`#train-summary tr[data-model=${model}]`);
       const first = Number(await row.locator('td.first-loss').textContent());
@@ -121,6 +173,20 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.screenshot({ path: join(screenshots, 'page.png'), fullPage: true });
   }, 180_000);
 
+  it('the z-loss weight reaches the switch layers: after a reset with weight 0.1, step 1 has Node\'s aux loss for it and the same cross-entropy', async () => {
+    const row = page.locator('#train-summary tr[data-model=switch]');
+    const [before, after] = [firstLossesInNode(trainDefaults), firstLossesInNode({ ...trainDefaults, zLossCoef: 0.1 })];
+    expect(await row.locator('td.first-aux').textContent()).toBe(before.aux.toFixed(4));
+    await page.selectOption('#train select[name=zLossCoef]', '0.1');
+    await page.click('#train-start');
+    await expect.poll(() => row.locator('td.first-aux').textContent(), { timeout: 30_000 }).not.toBe('–');
+    expect(await row.locator('td.first-aux').textContent()).toBe(after.aux.toFixed(4));
+    expect(after.aux.toFixed(4)).not.toBe(before.aux.toFixed(4));
+    expect(await row.locator('td.first-loss').textContent(), 'the weight changes the loss trained on, not the forward pass').toBe(before.switch.toFixed(4));
+    // The rest of the suite needs no training: leave the cores to it.
+    await page.click('#train-pause');
+  });
+
   it('and again after the knobs change (E = 8, k = 2, capacity factor 1, batch-prioritized)', async () => {
     const knobs: RouteKnobs = { ...routeDefaults, numExperts: 8, topK: 2, capacityFactor: 1, routing: 'batch-prioritized' };
     for (const [name, value] of [['numExperts', '8'], ['topK', '2'], ['capacityFactor', '1'], ['routing', 'batch-prioritized']] as const) {
@@ -128,6 +194,39 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     }
     const expected = expectedRoute(knobs);
     expect(await shown(page, Object.keys(expected))).toEqual(expected);
+  });
+
+  it('routes typed text, one token per character (printable ASCII: code point − 32, others 95), with the numbers SwitchLayer computes for those ids', async () => {
+    const text = 'Héllo, MoE!';
+    const knobs: RouteKnobs = { ...routeDefaults, numExperts: 8, topK: 2, capacityFactor: 1, routing: 'batch-prioritized', text };
+    // Typed key by key, as a learner would, then Enter, which must not submit the form (a reload would reset the page).
+    await page.locator('#route input[name=text]').pressSequentially(text);
+    await page.keyboard.press('Enter');
+    const ids = Object.fromEntries([...text].map((c, s) => [`token:${s}`, String(c === 'é' ? 95 : c.charCodeAt(0) - 32)]));
+    expect(await shown(page, Object.keys(ids))).toEqual(ids);
+    const expected = expectedRoute(knobs);
+    expect(Object.keys(expected)).toContain(`norm:${text.length - 1}`);
+    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await page.locator('#route').screenshot({ path: join(screenshots, 'route-text.png') });
+    await page.fill('#route input[name=text]', 'x'.repeat(25));
+    await expect.poll(() => page.locator('#route [role=alert]').textContent()).toBe('text: at most 24 characters (one token each), got 25');
+  });
+
+  it('fits a phone (390 × 844): no sideways scroll of the page, every control inside the screen, the charts as wide as it', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.fill('#route input[name=text]', 'Hello, MoE!');
+    await page.waitForSelector('#route [data-num=aux]');
+    expect(await page.$eval('html', (html) => html.scrollWidth)).toBeLessThanOrEqual(390 + 1);
+    const outside = await page.$$eval('select, input, button', (els) => els.flatMap((e) => {
+      const r = e.getBoundingClientRect();
+      return r.left < 0 || r.right > 390 ? [`${e.getAttribute('name') ?? e.id}: ${r.left.toFixed(0)}–${r.right.toFixed(0)} px`] : [];
+    }));
+    expect(outside).toEqual([]);
+    const chartWidths = await page.$$eval('svg.chart', (els) => els.map((e) => e.getBoundingClientRect().width));
+    expect(chartWidths.length).toBeGreaterThan(0);
+    for (const w of chartWidths) expect(w).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(screenshots, 'phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1300, height: 900 });
   });
 
   it('logs no console error', () => {

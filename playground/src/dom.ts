@@ -8,6 +8,15 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs =
   return node;
 }
 
+/**
+ * A table under its title and above its note, in a box of its own that scrolls sideways on a
+ * narrow screen, so that the page does not. The title is the table's accessible name.
+ */
+export function wideTable(title: string, table: HTMLTableElement, note: string): HTMLElement {
+  table.setAttribute('aria-label', title);
+  return el('div', {}, el('p', { class: 'table-title' }, title), el('div', { class: 'scroll' }, table), el('p', { class: 'note' }, note));
+}
+
 /** Four decimals: what the page shows, and what the browser tests compare with Node's values. */
 export const num = (v: number): string => v.toFixed(4);
 

@@ -6,11 +6,13 @@ export interface TrainKnobs {
   capacityFactor: number;
   /** α of the balance loss. */
   balanceCoef: number;
+  /** Weight of the router z-loss (ST-MoE eq. 5). */
+  zLossCoef: number;
   lr: number;
   seed: number;
 }
 
-export const trainDefaults: TrainKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, balanceCoef: 0.01, lr: 3e-3, seed: 1 };
+export const trainDefaults: TrainKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, balanceCoef: 0.01, zLossCoef: 0.001, lr: 3e-3, seed: 1 };
 
 export type ToWorker = { type: 'start'; knobs: TrainKnobs } | { type: 'pause' } | { type: 'resume' };
 
@@ -20,7 +22,10 @@ export type ModelName = 'switch' | 'dense';
 export interface StepReport {
   model: ModelName;
   step: number;
+  /** Cross-entropy: the loss both models are compared on. */
   loss: number;
+  /** Switch only: Σ over switch layers of α·balance + zLossCoef·z, added to the loss it trains on. */
+  auxLoss?: number;
   /** Training FLOPs so far (forward, backward, optimizer), counted by the profiler. */
   flops: number;
   tokensPerSecond: number;

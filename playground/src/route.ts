@@ -1,5 +1,5 @@
 import { SwitchLayer, routingModes, type RoutingMode } from '@switch-ts/switch';
-import { Rng, randn, tidy } from '@switch-ts/tensor';
+import { Embedding, Rng, randn, tensor, tidy, type Tensor } from '@switch-ts/tensor';
 
 /** The knobs of the step-by-step view; the browser tests build the same layer from them. */
 export interface RouteKnobs {
@@ -8,12 +8,30 @@ export interface RouteKnobs {
   capacityFactor: number;
   routing: RoutingMode;
   seed: number;
+  /** The learner's text, one token per character; empty: `routeShape.tokens` random vectors. */
+  text: string;
 }
 
-export const routeDefaults: RouteKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, routing: 'tokens-choose', seed: 1 };
+export const routeDefaults: RouteKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, routing: 'tokens-choose', seed: 1, text: '' };
 /** A batch small enough to draw every token: one group of S tokens of width dModel. */
-export const routeShape = { tokens: 12, dModel: 8, dFF: 16 } as const;
+export const routeShape = { tokens: 12, maxTextTokens: 24, dModel: 8, dFF: 16 } as const;
 export { routingModes };
+
+/**
+ * The typed text's vocabulary, character-level like `pnpm demo --text` but fixed, so that a
+ * character's id does not depend on the rest of the text: the 95 printable ASCII characters, space
+ * to '~', are tokens 0…94 (code point − 32); any other character is token 95.
+ */
+export const textVocab = { size: 96, unknown: 95, first: 32, last: 126 } as const;
+
+export function tokenize(text: string): number[] {
+  const chars = [...text];
+  if (chars.length > routeShape.maxTextTokens) throw new Error(`text: at most ${routeShape.maxTextTokens} characters (one token each), got ${chars.length}`);
+  return chars.map((c) => {
+    const code = c.codePointAt(0)!;
+    return code >= textVocab.first && code <= textVocab.last ? code - textVocab.first : textVocab.unknown;
+  });
+}
 
 /** Everything the view draws, as plain numbers, for one forward pass of a SwitchLayer. */
 export interface RouteResult {
@@ -44,7 +62,16 @@ export function layerFor(k: RouteKnobs): SwitchLayer {
   });
 }
 
-export const inputFor = (k: RouteKnobs) => randn([1, routeShape.tokens, routeShape.dModel], new Rng(k.seed + 1));
+/**
+ * The batch [1, S, dModel]: random vectors, or each character's row of an embedding table drawn
+ * with the seed. The router sees only that row, so equal characters get equal routes, up to capacity.
+ */
+export function inputFor(k: RouteKnobs): Tensor {
+  const rng = new Rng(k.seed + 1);
+  if (k.text === '') return randn([1, routeShape.tokens, routeShape.dModel], rng);
+  const embedding = new Embedding(textVocab.size, routeShape.dModel, { rng });
+  return embedding.forward(tensor([tokenize(k.text)], { dtype: 'int32' }));
+}
 
 const rows = (data: ArrayLike<number>, width: number): number[][] =>
   Array.from({ length: data.length / width }, (_, i) => Array.from(data).slice(i * width, (i + 1) * width));
@@ -56,7 +83,7 @@ export function computeRoute(k: RouteKnobs): RouteResult {
     const { output, auxLoss, routing, stats } = layer.forward(x);
     // The layer returns neither logits nor gates; its router is deterministic without jitter, so ask it again.
     const router = layer.router.forward(x, { topK: k.topK });
-    const E = k.numExperts, S = routeShape.tokens;
+    const E = k.numExperts, S = x.shape[1]!;
     const a = routing.assignment;
     const gates = (a.gateSource === 'gates' ? router.gates : routing.probs).dataSync();
     const slots = Array.from({ length: E }, () => new Array<number | null>(a.capacity).fill(null));

@@ -66,7 +66,7 @@ function trainStep(run: Run, step: number, batch: Batch, heat: number[][]): Step
     (auxLoss ? ce.add(auxLoss) : ce).backward();
     clipGradNorm(run.model.parameters(), 1);
     run.optimizer.step();
-    report = { model: run.name, step, loss: ce.item(), flops: 0, tokensPerSecond: 0, ...(traces.length > 0 && { load: loadOf(traces) }) };
+    report = { model: run.name, step, loss: ce.item(), flops: 0, tokensPerSecond: 0, ...(auxLoss && { auxLoss: auxLoss.item(), load: loadOf(traces) }) };
     if (traces.length > 0) addHeat(heat, traces, batch.groups);
   })).flops;
   run.seconds += (performance.now() - started) / 1000;
@@ -85,9 +85,10 @@ function loadOf(traces: SwitchTrace[]): StepReport['load'] {
 }
 
 /**
- * The backend that runs, as the page shows it: the cpu backend. gpu.js cannot run its GL modes in
- * a worker (it asks for HTMLCanvasElement), and its webasm mode failed here at the first step
- * allocating a WebAssembly.Memory per kernel; see the playground section of the README.
+ * The backend that runs, as the page shows it: the cpu backend. The gpu backend's probe refuses
+ * its GL modes in a worker (it asks for HTMLCanvasElement, though gpu.js runs WebGL2 on an
+ * OffscreenCanvas here), and its webasm mode failed here at the first step allocating a
+ * WebAssembly.Memory per kernel; see the playground section of the README.
  */
 function backendName(): string {
   const b = getBackend();

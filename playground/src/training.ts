@@ -14,9 +14,15 @@ export const corpusFor = (knobs: TrainKnobs) => syntheticCorpus({ ...trainShape.
 /** Draws the batches, the same for both models. */
 export const batchRngFor = (knobs: TrainKnobs) => new Rng(knobs.seed + 1);
 
-/** Switch (a SwitchLayer every other block) and its dense twin: same seed, equal FLOPs per token. */
+/**
+ * Switch (a SwitchLayer every other block) and its dense twin: same seed, and FLOPs per token equal
+ * up to the router and the capacity slack (the page's cost table shows both).
+ */
 export function modelsFor(knobs: TrainKnobs, vocabSize: number): Record<ModelName, LanguageModel> {
-  const switchFFN: FFNConfig = { kind: 'switch', numExperts: knobs.numExperts, topK: knobs.topK, capacityFactor: knobs.capacityFactor, balanceCoef: knobs.balanceCoef };
+  const switchFFN: FFNConfig = {
+    kind: 'switch', numExperts: knobs.numExperts, topK: knobs.topK, capacityFactor: knobs.capacityFactor, balanceCoef: knobs.balanceCoef,
+    zLossCoef: knobs.zLossCoef,
+  };
   const model = (ffn: FFNConfig) => new LanguageModel({ ...trainShape.model, vocabSize, ffn, seed: knobs.seed });
   return { switch: model(switchFFN), dense: model({ kind: 'dense' }) };
 }
