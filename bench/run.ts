@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { getThreads, setThreads } from '@switch-ts/tensor';
 import { measure, type Figure, type SelfTimedSuite, type Suite, type TimingOptions } from './harness.js';
 import { peerInfo, tf } from './peers/tfjs.js';
 import { elementwiseSuite } from './suites/elementwise.js';
@@ -14,7 +15,7 @@ import { switchSuite } from './suites/switch.js';
 import { torchSuite } from './suites/torch.js';
 
 /**
- * pnpm bench [NAME | --suite NAME]... [--json FILE] [--time MS]
+ * pnpm bench [NAME | --suite NAME]... [--json FILE] [--time MS] [--threads N]
  * Runs each suite's cases with switch-ts and its peers side by side (TensorFlow.js on its cpu and
  * wasm backends in this process; PyTorch in a Python child for the `torch` suite, when installed)
  * and prints one table; --json also writes the figures with the machine they came from.
@@ -30,17 +31,21 @@ const { values, positionals } = parseArgs({
     suite: { type: 'string', multiple: true },
     json: { type: 'string' },
     time: { type: 'string', default: '1000' },
+    // switch-ts's matmul threads (setThreads); the default is the library's, min(CPUs, 4).
+    threads: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log(`usage: pnpm bench [[--suite] ${suites.map((s) => s.name).join('|')}]... [--json FILE] [--time MS per task]`);
+  console.log(`usage: pnpm bench [[--suite] ${suites.map((s) => s.name).join('|')}]... [--json FILE] [--time MS per task] [--threads N for switch-ts]`);
   process.exit(0);
 }
 const named = [...(values.suite ?? []), ...positionals];
 const selected = named.length > 0 ? named : suites.map((s) => s.name);
 const unknown = selected.filter((name) => !suites.some((s) => s.name === name));
 if (unknown.length > 0) throw new Error(`unknown suite ${unknown.join(', ')}; known: ${suites.map((s) => s.name).join(', ')}`);
+
+if (values.threads !== undefined) setThreads(Number(values.threads));
 
 // Few but long samples: one 512² matmul on tfjs-cpu takes about half a second.
 const timing: TimingOptions = { time: Number(values.time), iterations: 5, warmupTime: 200, warmupIterations: 2 };
@@ -70,6 +75,7 @@ for (const suite of suites.filter((s) => selected.includes(s.name))) {
 const machine = {
   cpu: cpuModel(),
   cores: cpus().length,
+  switchTsThreads: getThreads(),
   node: process.version,
   date: new Date().toISOString(),
   // 1-minute load averages: above the core count, other processes shared the machine.
@@ -79,7 +85,7 @@ const machine = {
 };
 
 const fixed = (x: number | null, digits: number) => (x === null ? '' : x.toFixed(digits));
-console.log(`\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, tfjs ${machine.tfjs} (wasm: ${machine.wasmThreads} thread, SIMD ${machine.wasmSimd}), ${machine.date}`);
+console.log(`\n${machine.cpu}, ${machine.cores} cores, switch-ts on ${machine.switchTsThreads} thread(s), Node ${machine.node}, tfjs ${machine.tfjs} (wasm: ${machine.wasmThreads} thread, SIMD ${machine.wasmSimd}), ${machine.date}`);
 console.table(figures.map((f) => ({
   case: `${f.suite}: ${f.case}`,
   impl: f.impl,

@@ -1,5 +1,4 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { DataSpec } from './cli.js';
 import { syntheticCorpus, textCorpus, type Corpus } from './data.js';
@@ -74,9 +73,7 @@ export type WorkerMessage = { type: 'progress'; name: string; progress: Progress
  * Trains the runs on `jobs` child processes (one run at a time each, taken from a shared queue):
  * runs are independent, and a 2-core machine trains two at once. Children inherit this process's
  * Node flags (tsx's loader, --conditions=development), keep each run they finish, and end when this
- * process does. The CPUs are shared out: each child's matmul gets CPUs ÷ children threads (on 2
- * cores and 2 children, one), so that the processes do not crowd each other's threads. Resolves
- * when all are done.
+ * process does. Resolves when all are done.
  */
 export function runInWorkers(jobs: Job[], data: DataSpec, settings: TrainSettings, events: RunEvents, processes: number): Promise<void> {
   const queue = jobs.slice();
@@ -110,7 +107,7 @@ export function runInWorkers(jobs: Job[], data: DataSpec, settings: TrainSetting
         if (code !== 0 || signal) return fail(new Error(`a training process exited with ${signal ?? `code ${code}`}`));
         if (--open === 0) resolve();
       });
-      child.send({ init: { data, settings, threads: Math.max(1, Math.floor(availableParallelism() / open)) } });
+      child.send({ init: { data, settings } });
       next(child);
     }
   });

@@ -1,5 +1,4 @@
 /** A training process of runner.ts: receives the data and settings, then one run at a time, and keeps each run it finishes. */
-import { setThreads } from '@switch-ts/tensor';
 import type { DataSpec } from './cli.js';
 import type { Corpus } from './data.js';
 import { corpusCache, nextTurn, trainAndKeep, warmUp, type Job, type WorkerMessage } from './runner.js';
@@ -17,9 +16,8 @@ process.on('disconnect', () => process.exit());
 const tell = (message: WorkerMessage): void => {
   if (process.connected) process.send!(message, (e: Error | null) => e && process.exit());
 };
-process.on('message', (m: { init?: { data: DataSpec; settings: TrainSettings; threads: number }; job?: Job }) => {
+process.on('message', (m: { init?: { data: DataSpec; settings: TrainSettings }; job?: Job }) => {
   if (m.init) {
-    setThreads(m.init.threads);
     settings = m.init.settings;
     corpus = corpusCache(m.init.data, settings);
     return;

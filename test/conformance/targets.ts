@@ -1,6 +1,6 @@
 import { afterAll, beforeEach, describe, it } from 'vitest';
 import { setBackend, type GpuMode } from '@switch-ts/tensor';
-import { modeProblem } from '@switch-ts/tensor/testing';
+import { modeProblem, poisonArrayPool } from '@switch-ts/tensor/testing';
 import { requireHeadlessGl } from '../gpu.modes.js';
 import { TOLERANCE } from '../tolerance.js';
 
@@ -56,10 +56,17 @@ const gpuTarget = (mode: GpuMode): Target => ({
   ...(mode === 'headlessgl' ? { powTolerance: (x: number, y: number) => (3 + 2 * Math.abs(y * Math.log2(Math.abs(x)))) * 2 ** -23 } : {}),
 });
 
-/** The CPU backend computes every element in double, so in float32 it only rounds the result. */
+/**
+ * The CPU backend computes every element in double, so in float32 it only rounds the result. Its
+ * kernels take their outputs from a pool of reused arrays; poisoned here, every array starts as
+ * NaN (−7 for int32), so an element a kernel forgets to write fails the comparison.
+ */
 const cpuTarget = (dtype: Target['dtype']): Target => ({
   name: `cpu backend, ${dtype}`,
-  use: () => setBackend('cpu'),
+  use: () => {
+    setBackend('cpu');
+    poisonArrayPool(true);
+  },
   dtype,
   tolerance: dtype === 'float64'
     ? { normwise: TOLERANCE.float64, componentwise: TOLERANCE.float64 }
@@ -83,7 +90,10 @@ export function describeTargets(title: string, body: (target: Target) => void): 
     if (target.problem === null) {
       describe(name, () => {
         beforeEach(target.use);
-        afterAll(() => setBackend('cpu'));
+        afterAll(() => {
+          setBackend('cpu');
+          poisonArrayPool(false);
+        });
         body(target);
       });
     } else if (target.required) {

@@ -169,12 +169,14 @@ export class Tensor {
   }
 
   /**
-   * @internal A copy with storage of its own, not recorded: in host memory a plain copy of the
-   * array (a memcpy), elsewhere an op.
+   * @internal A copy with storage of its own, not recorded: the backend's copy where it has one
+   * (the CPU's: a memcpy into an array from its pool), elsewhere an op.
    */
   copy(): Tensor {
-    const host = this.storage.backend === backend() ? Tensor.hostValues('copy', [this]) : null;
-    return host ? new Tensor(backend().upload(host[0]!.slice(), this.dtype), this.shape, this.dtype) : noGrad(() => this.add(0));
+    this.assertLive('copy');
+    const b = backend();
+    if (this.storage.backend === b && b.copy) return new Tensor(b.copy(this.storage.handle, this.dtype), this.shape, this.dtype);
+    return noGrad(() => this.add(0));
   }
 
   /** A tensor sharing this one's data but cut from the graph. */

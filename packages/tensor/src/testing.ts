@@ -7,4 +7,5 @@ export { backend as activeBackend } from './engine.js';
 export { modeProblem } from './backend/gpu/modes.js';
 export { setMatmulPath, wasmSimd } from './backend/cpu/matmul.js';
 export { matmulThreads } from './backend/cpu/index.js';
+export { poisonArrayPool } from './backend/cpu/pool.js';
 export { THREAD_MIN_WORK } from './backend/cpu/wasm/matmul.js';

@@ -6,7 +6,7 @@
  * match it exactly.
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { Rng, fromArray, noGrad, setThreads, tensor, type Tensor } from '@switch-ts/tensor';
+import { Rng, fromArray, noGrad, tensor, type Tensor } from '@switch-ts/tensor';
 import type { FloatDType } from '../checks.js';
 import { feedForward, type Activation } from '../feed-forward.js';
 import { Command, ControlBlock, Flag, PENDING, READY, floatArray } from './shared-memory.js';
@@ -32,9 +32,6 @@ export interface DeviceInit {
 }
 
 const init = workerData as DeviceInit;
-// The devices are this layer's parallelism (up to `concurrency` at once): a matmul team per device
-// would put more threads than cores on the machine.
-setThreads(1);
 const { device, expertsPerDevice: L, dModel, dFF, dtype } = init;
 const control = new ControlBlock(init.devices, L, init.concurrency, init.control);
 const busy = new Float64Array(init.busy);

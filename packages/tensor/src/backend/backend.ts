@@ -38,4 +38,6 @@ export interface Backend {
   /** In-place overwrite from another same-shaped handle on this backend, without a readback (optional). */
   assign?(handle: DataHandle, from: KernelInput): void;
   free(handle: DataHandle): void;
+  /** A new handle holding a copy of `handle`'s values (optional: without it, a copy is an op). */
+  copy?(handle: DataHandle, dtype: DType): DataHandle;
 }

@@ -1,4 +1,4 @@
-import type { TypedArray } from '../../dtype.js';
+import type { DType, TypedArray } from '../../dtype.js';
 import { broadcastStrides, sizeOf, splitAtAxis, stridesOf, type Shape } from '../../shape.js';
 import type { Backend, DataHandle, KernelInput } from '../backend.js';
 import { registerKernels, type KernelTable } from '../registry.js';
@@ -92,6 +92,12 @@ export class CpuBackend implements Backend {
   }
   free(handle: DataHandle): void {
     arrays.give(handle as TypedArray);
+  }
+  copy(handle: DataHandle, dtype: DType): DataHandle {
+    const from = handle as TypedArray;
+    const to = arrays.take(dtype, from.length);
+    to.set(from);
+    return to;
   }
 }
 
@@ -292,7 +298,7 @@ export const cpuKernels: Required<KernelTable> = {
       const xv = data(x!);
       const strides = stridesOf(outSpec.shape);
       const start = begin.reduce((s, b, d) => s + b * strides[d]!, 0);
-      const out = arrays.take(x!.dtype, sizeOf(outSpec.shape));
+      const out = arrays.zeros(x!.dtype, sizeOf(outSpec.shape));
       copyStrided(x!.shape, xv, 0, stridesOf(x!.shape), out, start, strides);
       return out;
     },
@@ -366,7 +372,7 @@ export const cpuKernels: Required<KernelTable> = {
   oneHot: {
     run: ([indices], { depth }, outSpec) => {
       const iv = data(indices!);
-      const out = arrays.take(outSpec.dtype, iv.length * depth);
+      const out = arrays.zeros(outSpec.dtype, iv.length * depth);
       for (let i = 0; i < iv.length; i++) out[i * depth + iv[i]!] = 1;
       return out;
     },

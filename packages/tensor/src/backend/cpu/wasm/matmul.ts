@@ -16,9 +16,9 @@ import { Team, threadsSupported } from './threads.js';
  * GFLOP/s and any kc of 128–512 restores 43–44; mc and nc move it by less than the noise. Median
  * CPU time of interleaved runs, 4×8 tile, Node 20, AMD EPYC (Zen 5), 2 vCPUs.
  *
- * With threads, C is cut into one block of whole tiles per thread, across its columns if it has
- * at least as many column panels as row panels, else across its rows; each thread runs these
- * same loops (the module's `product`) on its block with packing buffers of its own.
+ * With threads, C is cut into chunks of whole tiles, across its columns if it has at least as
+ * many column panels as row panels, else across its rows; the threads claim chunks and run these
+ * same loops (the module's `product`) on each, with packing buffers of their own (./threads.ts).
  */
 
 /** The part of the WebAssembly JS API used here (tsconfig's ES2022 lib does not declare it). */
@@ -53,6 +53,11 @@ const MAX_BYTES = 2 ** 31;
  * 512×128×128 (5–8 M), 1.4–1.5× at 256³ and 512×128×512 (17–34 M), 1.67× at 1024³.
  */
 export const THREAD_MIN_WORK = 2 ** 22;
+/**
+ * Chunks per thread: enough that a thread the system runs late leaves little for the others to
+ * wait on, few enough that each chunk's repacking of the shared operand stays small.
+ */
+const CHUNKS_PER_THREAD = 4;
 
 /** One instance of the module with its memory, grown as needed and kept for the next call. */
 export class WasmMatmul {
@@ -99,27 +104,28 @@ export class WasmMatmul {
   run(a: MatrixView, b: MatrixView, out: Float32Array, outOffset: number, m: number, n: number, k: number): void {
     const aSpan = span(a, m, k), bSpan = span(b, n, k);
     const blocks = this.split(m, n, k);
-    const { aAt, bAt, cAt, scratch, ldc, bytes } = this.layout(aSpan, bSpan, m, n, k, blocks.length);
+    const threads = blocks.length > 1 ? this.team!.size : 1;
+    const { aAt, bAt, cAt, scratch, ldc, bytes } = this.layout(aSpan, bSpan, m, n, k, threads);
     this.reserve(bytes);
     const heap = this.heap;
     heap.set(a.data.subarray(a.offset, a.offset + aSpan), aAt / 4);
     heap.set(b.data.subarray(b.offset, b.offset + bSpan), bAt / 4);
-    const jobs = blocks.map(({ i0, i1, j0, j1 }, t) => [
+    const chunks = blocks.map(({ i0, i1, j0, j1 }) => [
       aAt + 4 * i0 * a.rowStride, 4 * a.rowStride, 4 * a.kStride,
       bAt + 4 * j0 * b.rowStride, 4 * b.rowStride, 4 * b.kStride,
-      cAt + 4 * (i0 * ldc + j0), 4 * ldc, i1 - i0, j1 - j0, k, scratch[t]!.ap, scratch[t]!.bp,
+      cAt + 4 * (i0 * ldc + j0), 4 * ldc, i1 - i0, j1 - j0, k,
     ]);
-    if (jobs.length === 1) this.product(...jobs[0]!);
-    else this.team!.run(jobs, (args) => this.product(...args));
+    if (threads === 1) this.product(...chunks[0]!, scratch[0]!.ap, scratch[0]!.bp);
+    else this.team!.run(chunks, scratch, this.product);
     const c0 = cAt / 4;
     if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
     else for (let i = 0; i < m; i++) out.set(heap.subarray(c0 + i * ldc, c0 + i * ldc + n), outOffset + i * n);
   }
 
   /**
-   * The blocks of C's rows [i0, i1) and columns [j0, j1) that the threads compute: one for each
-   * thread of a ready team, cut on tile boundaries along the side with more panels, as even as
-   * whole panels allow; the whole of C where the product is small or the team not ready.
+   * The chunks of C, rows [i0, i1) and columns [j0, j1), that a ready team claims: CHUNKS_PER_THREAD
+   * per thread, cut on tile boundaries along the side with more panels, as even as whole panels
+   * allow; the whole of C where the product is small or the team not ready.
    */
   private split(m: number, n: number, k: number): { i0: number; i1: number; j0: number; j1: number }[] {
     const { mr, nr } = this.tile;
@@ -129,9 +135,10 @@ export class WasmMatmul {
     const rowPanels = Math.ceil(m / mr), colPanels = Math.ceil(n / nr);
     const byColumns = colPanels >= rowPanels;
     const panels = byColumns ? colPanels : rowPanels;
-    if (panels < team.size) return whole;
-    return Array.from({ length: team.size }, (_, t) => {
-      const [p0, p1] = [t, t + 1].map((x) => Math.floor((x * panels) / team.size));
+    const count = Math.min(panels, CHUNKS_PER_THREAD * team.size);
+    if (count < 2) return whole;
+    return Array.from({ length: count }, (_, t) => {
+      const [p0, p1] = [t, t + 1].map((x) => Math.floor((x * panels) / count));
       return byColumns
         ? { i0: 0, i1: m, j0: p0! * nr, j1: Math.min(n, p1! * nr) }
         : { i0: p0! * mr, i1: Math.min(m, p1! * mr), j0: 0, j1: n };

@@ -1,19 +1,31 @@
-import { cpuCount, startWorker } from '#workers';
+import { startWorker } from '#workers';
 import { PRODUCT_ARGS } from './matmul-module.js';
 
 /**
  * Threads for the float32 matmul: a team of workers, each running the matmul module on the same
- * shared wasm memory. A product is split into blocks of C on tile boundaries; this thread takes
- * the first block and each worker one more (see WasmMatmul.run). Every element of C is computed
- * by the same instructions in the same order whichever thread computes it, so the result is
- * bitwise the same for any number of threads (test/threads.test.ts checks 1, 2 and 3).
+ * shared wasm memory. A product is cut into chunks, blocks of C on tile boundaries (see
+ * WasmMatmul.run); this thread and the workers claim chunks one at a time until none is left.
+ * Every element of C is computed by the same instructions in the same order whichever thread
+ * computes it, so the result is bitwise the same for any number of threads
+ * (test/matmul.threads.test.ts checks 1, 2 and 3). Claiming, not a fixed share per thread, is what
+ * keeps a busy machine from stalling the product: a worker the system does not schedule in time
+ * claims nothing, and this thread computes its chunks (with fixed shares, a step of the demo's
+ * model took 3× longer on 2 threads than on 1 beside other processes).
  *
- * The workers and this thread meet on a control block of int32s in a SharedArrayBuffer:
- * GENERATION counts the jobs handed out (workers sleep on it with Atomics.wait), PENDING the
- * workers still busy with the current one (this thread sleeps on it), READY the workers that
- * have started, FAILED a worker's error; then each worker's arguments to `product`.
+ * The workers and this thread meet on a control block of int32s in a SharedArrayBuffer.
+ * GENERATION counts the products handed out (workers sleep on it). CLAIM holds the product's
+ * generation (mod 2^16) in its high half and the next chunk in its low half; a thread takes chunk
+ * i by compare-and-swap from (g, i) to (g, i + 1), so a worker that wakes late, for a product that
+ * has ended, finds another generation and claims nothing. DONE counts finished chunks (this
+ * thread sleeps on it), COUNT is the product's chunks, READY the workers that have started,
+ * FAILED a worker's error; then each thread's packing buffers and each chunk's arguments.
  */
-const GENERATION = 0, PENDING = 1, READY = 2, FAILED = 3, ARGS = 4;
+const GENERATION = 0, CLAIM = 1, DONE = 2, COUNT = 3, READY = 4, FAILED = 5, SCRATCH = 6;
+/** `product`'s arguments but the last two, the packing buffers, which are each thread's own. */
+const CHUNK_ARGS = PRODUCT_ARGS - 2;
+/** At most this many chunks per product (below CLOSED, which marks a product being written). */
+export const MAX_CHUNKS = 1024;
+const CLOSED = 0xffff;
 /** A worker that has not answered by then has died; waiting longer would hang the caller. */
 const TIMEOUT_MS = 60_000;
 /**
@@ -24,45 +36,66 @@ const TIMEOUT_MS = 60_000;
  */
 const SPIN_MS = 5;
 
-/** Source of a loop that spins while `condition` holds, for at most SPIN_MS (the workers' side of Team.run's wait). */
-function spinWhile(condition: string): string {
-  return `for (const until = performance.now() + ${SPIN_MS}; ${condition} && performance.now() < until;);`;
-}
+/**
+ * The claiming loop, as source: the workers run it in their script and this thread compiles the
+ * same text (`claimChunks`), so the two cannot drift. `chunks` is the control block from the
+ * first chunk's arguments on.
+ */
+const claimSource = `
+for (const gen = generation & 0xffff; ;) {
+  const c = Atomics.load(ctl, ${CLAIM});
+  const i = c & 0xffff;
+  if (c >>> 16 !== gen || i === ${CLOSED} || i >= Atomics.load(ctl, ${COUNT})) return;
+  if (Atomics.compareExchange(ctl, ${CLAIM}, c, c + 1) !== c) continue;
+  const at = i * ${CHUNK_ARGS};
+  product(${Array.from({ length: CHUNK_ARGS }, (_, j) => `chunks[at + ${j}]`).join(', ')}, ap, bp);
+  if (Atomics.add(ctl, ${DONE}, 1) + 1 === Atomics.load(ctl, ${COUNT})) Atomics.notify(ctl, ${DONE});
+}`;
+
+type Claim = (ctl: Int32Array, chunks: Int32Array, generation: number, product: (...args: number[]) => void, ap: number, bp: number) => void;
+const claimChunks = new Function('ctl', 'chunks', 'generation', 'product', 'ap', 'bp', claimSource) as Claim;
 
 /**
  * The worker's whole program (a classic script, so that no file has to be found, served or
- * bundled): start the module on the shared memory, then forever wait for a job, run it, report.
+ * bundled): start the module on the shared memory, then forever: wait for a product (spinning
+ * SPIN_MS first), claim its chunks.
  */
 const workerSource = `
-function main({ module, memory, control, worker }) {
+function claimChunks(ctl, chunks, generation, product, ap, bp) {${claimSource}
+}
+function main({ module, memory, control, worker, maxChunksAt }) {
   const ctl = new Int32Array(control);
+  const chunks = new Int32Array(control, maxChunksAt * 4);
   const { product } = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  const args = new Int32Array(control, (${ARGS} + worker * ${PRODUCT_ARGS}) * 4, ${PRODUCT_ARGS});
+  const scratch = ${SCRATCH} + 2 * (worker + 1);
   Atomics.add(ctl, ${READY}, 1);
   for (let seen = 0; ; ) {
-    ${spinWhile('Atomics.load(ctl, ' + GENERATION + ') === seen')}
+    for (const until = performance.now() + ${SPIN_MS}; Atomics.load(ctl, ${GENERATION}) === seen && performance.now() < until;);
     Atomics.wait(ctl, ${GENERATION}, seen);
     seen = Atomics.load(ctl, ${GENERATION});
     try {
-      product(...args);
+      claimChunks(ctl, chunks, seen, product, ctl[scratch], ctl[scratch + 1]);
     } catch (e) {
       console.error('switch-ts matmul worker', worker, e);
       Atomics.store(ctl, ${FAILED}, 1);
+      Atomics.notify(ctl, ${DONE});
     }
-    if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
   }
 }`;
 
-let requested: number | undefined;
+let requested = 1;
 /** Bumped by setThreads, so that the matmul rebuilds its team. */
 let generation = 0;
 
 /**
  * Sets how many threads a float32 matmul may use (this one included), like torch.set_num_threads.
- * Results do not depend on it: they are bitwise the same for any count. The default is the number
- * of logical CPUs, at most 4. Threads need SharedArrayBuffer (in a browser, a cross-origin
- * isolated page) and, off Node, a context that may block (a Web Worker, not a page's main thread);
- * elsewhere the matmul runs on one thread whatever is set.
+ * Results do not depend on it: they are bitwise the same for any count. The default is 1: threads
+ * pay on a machine the program has to itself (a step of the demo's model 10% faster on 2 cores,
+ * 1024² matmuls 1.67×), and cost where other processes compete for the cores, where waiting
+ * workers take CPU from them (the same step 2.2× slower on 2 threads than on 1 beside a browser
+ * test run). Threads need SharedArrayBuffer (in a browser, a cross-origin isolated page) and, off
+ * Node, a context that may block (a Web Worker, not a page's main thread); elsewhere the matmul
+ * runs on one thread whatever is set.
  */
 export function setThreads(n: number): void {
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new Error(`setThreads: n must be an integer from 1 to 64, got ${n}`);
@@ -70,9 +103,9 @@ export function setThreads(n: number): void {
   generation++;
 }
 
-/** The threads a float32 matmul may use (setThreads, or the default). */
+/** The threads a float32 matmul may use (setThreads; 1 by default). */
 export function getThreads(): number {
-  return (requested ??= Math.max(1, Math.min(4, cpuCount())));
+  return requested;
 }
 
 /** Changes whenever setThreads is called. */
@@ -102,13 +135,18 @@ export function threadsSupported(): boolean {
 
 export class Team {
   private readonly control: Int32Array;
+  private readonly chunks: Int32Array;
   private readonly workers: { terminate(): void }[] = [];
+  private generation = 0;
 
   /** `size` threads in all: this one and size − 1 workers, started now and ready a little later. */
   constructor(module: object, memory: object, readonly size: number) {
-    this.control = new Int32Array(new SharedArrayBuffer((ARGS + (size - 1) * PRODUCT_ARGS) * 4));
+    const chunksAt = SCRATCH + 2 * size;
+    const buffer = new SharedArrayBuffer((chunksAt + MAX_CHUNKS * CHUNK_ARGS) * 4);
+    this.control = new Int32Array(buffer);
+    this.chunks = new Int32Array(buffer, chunksAt * 4);
     for (let worker = 0; worker < size - 1; worker++) {
-      this.workers.push(startWorker(workerSource, { module, memory, control: this.control.buffer, worker }));
+      this.workers.push(startWorker(workerSource, { module, memory, control: buffer, worker, maxChunksAt: chunksAt }));
     }
   }
 
@@ -118,21 +156,29 @@ export class Team {
   }
 
   /**
-   * Runs jobs[0] on this thread (through `own`) and jobs[1…] on the workers, one each, and
-   * returns when all are done. Needs `ready` and exactly `size` jobs.
+   * Runs `product` on every chunk, each given as its arguments but the packing buffers, with
+   * `scratch[t]` the packing buffers of thread t (this one is 0): this thread and the workers claim
+   * chunks until none is left. Returns when all are done.
    */
-  run(jobs: readonly number[][], own: (args: readonly number[]) => void): void {
-    if (jobs.length !== this.size) throw new Error(`matmul: ${jobs.length} jobs for a team of ${this.size} threads`);
+  run(chunks: readonly number[][], scratch: readonly { ap: number; bp: number }[], product: (...args: number[]) => void): void {
+    if (chunks.length > MAX_CHUNKS) throw new Error(`matmul: ${chunks.length} chunks, more than ${MAX_CHUNKS}`);
     const ctl = this.control;
-    for (let w = 0; w < this.size - 1; w++) ctl.set(jobs[w + 1]!, ARGS + w * PRODUCT_ARGS);
-    Atomics.store(ctl, PENDING, this.size - 1);
-    Atomics.add(ctl, GENERATION, 1);
+    const gen = (this.generation = (this.generation + 1) & 0xffff);
+    // Closed first: a worker still in the last product's loop must not claim from what is written next.
+    Atomics.store(ctl, CLAIM, (gen << 16) | CLOSED);
+    chunks.forEach((args, i) => this.chunks.set(args, i * CHUNK_ARGS));
+    scratch.forEach(({ ap, bp }, t) => ctl.set([ap, bp], SCRATCH + 2 * t));
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, COUNT, chunks.length);
+    Atomics.store(ctl, CLAIM, gen << 16);
+    Atomics.store(ctl, GENERATION, gen);
     Atomics.notify(ctl, GENERATION);
-    own(jobs[0]!);
-    for (const until = performance.now() + SPIN_MS; Atomics.load(ctl, PENDING) !== 0 && performance.now() < until;);
-    for (let left; (left = Atomics.load(ctl, PENDING)) !== 0;) {
-      if (Atomics.wait(ctl, PENDING, left, TIMEOUT_MS) === 'timed-out') {
-        throw new Error(`matmul: ${left} of ${this.size - 1} worker threads did not finish within ${TIMEOUT_MS / 1000} s`);
+    claimChunks(ctl, this.chunks, gen, product, scratch[0]!.ap, scratch[0]!.bp);
+    // Only chunks a worker is in the middle of are left.
+    for (const until = performance.now() + SPIN_MS; Atomics.load(ctl, DONE) < chunks.length && performance.now() < until;);
+    for (let done; (done = Atomics.load(ctl, DONE)) < chunks.length && Atomics.load(ctl, FAILED) === 0;) {
+      if (Atomics.wait(ctl, DONE, done, TIMEOUT_MS) === 'timed-out') {
+        throw new Error(`matmul: ${chunks.length - done} of ${chunks.length} chunks claimed by worker threads did not finish within ${TIMEOUT_MS / 1000} s`);
       }
     }
     if (Atomics.exchange(ctl, FAILED, 0) !== 0) throw new Error('matmul: a worker thread failed (its error is on the console)');

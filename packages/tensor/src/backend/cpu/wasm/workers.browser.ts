@@ -4,10 +4,6 @@
  * Node gets workers.node.ts instead.
  */
 
-export function cpuCount(): number {
-  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-}
-
 /** The part of the Web Worker API used here (tsconfig's lib has no DOM). */
 interface WebWorker {
   postMessage(data: unknown): void;

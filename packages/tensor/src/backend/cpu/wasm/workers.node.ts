@@ -1,14 +1,9 @@
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
  * Threads in Node, where package.json's `#workers` import (condition `node`) leads: worker_threads
  * running a script given as source. Browsers get workers.browser.ts instead.
  */
-
-export function cpuCount(): number {
-  return availableParallelism();
-}
 
 /**
  * Starts a worker that runs `source` (which defines `main(data)`) on `data`. Unreferenced, so
