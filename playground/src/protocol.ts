@@ -14,7 +14,11 @@ export interface TrainKnobs {
 
 export const trainDefaults: TrainKnobs = { numExperts: 4, topK: 1, capacityFactor: 1.25, balanceCoef: 0.01, zLossCoef: 0.001, lr: 3e-3, seed: 1 };
 
-export type ToWorker = { type: 'start'; knobs: TrainKnobs } | { type: 'pause' } | { type: 'resume' };
+/** The backends the page offers: the cpu backend, and the gpu backend in two of gpu.js's modes. */
+export const backendChoices = ['cpu', 'webgl2', 'webasm'] as const;
+export type BackendChoice = (typeof backendChoices)[number];
+
+export type ToWorker = { type: 'start'; knobs: TrainKnobs; backend: BackendChoice } | { type: 'pause' } | { type: 'resume' };
 
 export type ModelName = 'switch' | 'dense';
 
@@ -28,12 +32,16 @@ export interface StepReport {
   auxLoss?: number;
   /** Training FLOPs so far (forward, backward, optimizer), counted by the profiler. */
   flops: number;
+  /** This step's wall time. Step 1 includes compiling the kernels (on webgl2, its shaders). */
+  seconds: number;
+  /** Tokens per second from step 2 on (at step 1: step 1's), so the first step's compiling does not swamp it. */
   tokensPerSecond: number;
   /** Switch only: tokens each expert processed, its capacity, the dropped fraction, router entropy. */
   load?: { tokensPerExpert: number[]; capacity: number; droppedFraction: number; routerEntropy: number };
 }
 
 export type FromWorker =
+  /** `backend`: what getBackend() says runs, e.g. "gpu (webgl2)". */
   | { type: 'ready'; backend: string; params: Record<ModelName, number>; groupNames: readonly string[] }
   /** [sub-language][expert]: first choices of the switch layers, decayed over steps. */
   | { type: 'steps'; reports: StepReport[]; heat: number[][] }

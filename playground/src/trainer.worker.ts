@@ -1,7 +1,7 @@
-import { Adam, clipGradNorm, crossEntropy, getBackend, profile, tidy } from '@switch-ts/tensor';
+import { Adam, clipGradNorm, crossEntropy, getBackend, profile, setBackend, tidy } from '@switch-ts/tensor';
 import type { Batch } from '../../examples/demo/data.js';
 import type { LanguageModel, SwitchTrace } from '../../examples/demo/model.js';
-import type { FromWorker, ModelName, StepReport, ToWorker, TrainKnobs } from './protocol.js';
+import type { BackendChoice, FromWorker, ModelName, StepReport, ToWorker, TrainKnobs } from './protocol.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from './training.js';
 
 /**
@@ -21,6 +21,7 @@ interface Run {
   model: LanguageModel;
   optimizer: Adam;
   flops: number;
+  /** Wall time of steps 2, 3, …: step 1 compiles the kernels. */
   seconds: number;
 }
 
@@ -30,10 +31,13 @@ let paused = false;
 scope.onmessage = ({ data }) => {
   if (data.type === 'pause') paused = true;
   else if (data.type === 'resume') paused = false;
-  else void train(data.knobs).catch((e: unknown) => post({ type: 'error', message: (e as Error).message }));
+  else void train(data.knobs, data.backend).catch((e: unknown) => post({ type: 'error', message: (e as Error).message }));
 };
 
-async function train(knobs: TrainKnobs): Promise<never> {
+async function train(knobs: TrainKnobs, backend: BackendChoice): Promise<never> {
+  // strict: a mode that cannot run here throws with the reason (modeProblem's) instead of falling back.
+  if (backend === 'cpu') setBackend('cpu');
+  else setBackend('gpu', { mode: backend, strict: true });
   const corpus = corpusFor(knobs);
   const models = modelsFor(knobs, corpus.vocabSize);
   const runs = (['switch', 'dense'] as const).map((name): Run => (
@@ -66,11 +70,13 @@ function trainStep(run: Run, step: number, batch: Batch, heat: number[][]): Step
     (auxLoss ? ce.add(auxLoss) : ce).backward();
     clipGradNorm(run.model.parameters(), 1);
     run.optimizer.step();
-    report = { model: run.name, step, loss: ce.item(), flops: 0, tokensPerSecond: 0, ...(auxLoss && { auxLoss: auxLoss.item(), load: loadOf(traces) }) };
+    report = { model: run.name, step, loss: ce.item(), flops: 0, seconds: 0, tokensPerSecond: 0, ...(auxLoss && { auxLoss: auxLoss.item(), load: loadOf(traces) }) };
     if (traces.length > 0) addHeat(heat, traces, batch.groups);
   })).flops;
-  run.seconds += (performance.now() - started) / 1000;
-  return { ...report, flops: run.flops, tokensPerSecond: (step * batchSize * size.seqLen) / run.seconds };
+  const seconds = (performance.now() - started) / 1000;
+  if (step > 1) run.seconds += seconds;
+  const tokens = batchSize * size.seqLen;
+  return { ...report, flops: run.flops, seconds, tokensPerSecond: step === 1 ? tokens / seconds : ((step - 1) * tokens) / run.seconds };
 }
 
 /** Tokens per expert summed over the switch layers, against the capacity of all of them. */
@@ -85,10 +91,8 @@ function loadOf(traces: SwitchTrace[]): StepReport['load'] {
 }
 
 /**
- * The backend that runs, as the page shows it: the cpu backend. The gpu backend's probe refuses
- * its GL modes in a worker (it asks for HTMLCanvasElement, though gpu.js runs WebGL2 on an
- * OffscreenCanvas here), and its webasm mode failed here at the first step allocating a
- * WebAssembly.Memory per kernel; see the playground section of the README.
+ * The backend that runs, as getBackend() reports it: on the gpu backend, the mode read from a
+ * compiled kernel, not the one asked for.
  */
 function backendName(): string {
   const b = getBackend();

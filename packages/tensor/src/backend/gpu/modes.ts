@@ -31,12 +31,32 @@ function probe(mode: GpuMode): string | null {
       return headlessGlProblem() ?? (gpujs.GPU.isHeadlessGLSupported ? null : 'gpu.js reports headless-gl unsupported');
     case 'webgl2':
     case 'webgl':
-      return gpujs.GPU.isCanvasSupported ? null : `${mode} needs a browser canvas (HTMLCanvasElement), which Node and Web Workers lack (in Node use 'headlessgl')`;
+      if (gpujs.GPU.isCanvasSupported) return null;
+      // A Web Worker has no HTMLCanvasElement, but gpu.js draws on an OffscreenCanvas there.
+      if (gpujs.GPU.isOffscreenCanvasSupported) return offscreenProblem(mode);
+      return `${mode} needs a browser canvas (HTMLCanvasElement, or OffscreenCanvas in a Web Worker), which Node lacks (in Node use 'headlessgl')`;
     case 'webasm':
       return gpujs.GPU.isWebAssemblySupported ? null : 'WebAssembly is not available';
     case 'cpu':
       return null;
   }
+}
+
+/**
+ * Why gpu.js cannot run `mode` on an OffscreenCanvas here (a Web Worker), or null if it can: the
+ * context gpu.js itself would ask its OffscreenCanvas for.
+ */
+function offscreenProblem(mode: 'webgl2' | 'webgl'): string | null {
+  // The package compiles without the DOM types.
+  const Offscreen = (globalThis as { OffscreenCanvas?: new (w: number, h: number) => { getContext(id: string): unknown } }).OffscreenCanvas;
+  if (!Offscreen) return `${mode} needs OffscreenCanvas in a Web Worker, which this one lacks`;
+  let context: unknown = null;
+  try {
+    context = new Offscreen(1, 1).getContext(mode);
+  } catch (e) {
+    return `${mode}: new OffscreenCanvas(1, 1).getContext('${mode}') threw: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return context ? null : `${mode}: OffscreenCanvas.getContext('${mode}') gave no context here (${mode} unavailable or disabled)`;
 }
 
 const warned = new Set<string>();
