@@ -7,10 +7,11 @@ import { PRODUCT_ARGS } from './matmul-module.js';
  * WasmMatmul.run); this thread and the workers claim chunks one at a time until none is left.
  * Every element of C is computed by the same instructions in the same order whichever thread
  * computes it, so the result is bitwise the same for any number of threads
- * (test/matmul.threads.test.ts checks 1, 2 and 3). Claiming, not a fixed share per thread, is what
- * keeps a busy machine from stalling the product: a worker the system does not schedule in time
- * claims nothing, and this thread computes its chunks (with fixed shares, a step of the demo's
- * model took 3× longer on 2 threads than on 1 beside other processes).
+ * (test/matmul.threads.test.ts checks 1, 2 and 3). Claiming, rather than a fixed share per thread,
+ * lets this thread take the chunks of a worker the system runs late. It softens, not cures, what a
+ * busy machine does to threads: beside a browser test run, a step of the demo's model took 3× as
+ * long on 2 threads as on 1 with fixed shares and 2.2× with claiming; the rest is the workers'
+ * spinning (SPIN_MS; with 0.2 ms, 1.14×), which is why the default is 1 thread.
  *
  * The workers and this thread meet on a control block of int32s in a SharedArrayBuffer.
  * GENERATION counts the products handed out (workers sleep on it). CLAIM holds the product's
