@@ -25,7 +25,7 @@ const GENERATION = 0, CLAIM = 1, DONE = 2, COUNT = 3, READY = 4, FAILED = 5, SCR
 /** `product`'s arguments but the last two, the packing buffers, which are each thread's own. */
 const CHUNK_ARGS = PRODUCT_ARGS - 2;
 /** At most this many chunks per product (below CLOSED, which marks a product being written). */
-export const MAX_CHUNKS = 1024;
+const MAX_CHUNKS = 1024;
 const CLOSED = 0xffff;
 /** A worker that has not answered by then has died; waiting longer would hang the caller. */
 const TIMEOUT_MS = 60_000;
@@ -91,8 +91,8 @@ let generation = 0;
 /**
  * Sets how many threads a float32 matmul may use (this one included), like torch.set_num_threads.
  * Results do not depend on it: they are bitwise the same for any count. The default is 1: threads
- * pay on a machine the program has to itself (a step of the demo's model 10% faster on 2 cores,
- * 1024² matmuls 1.67×), and cost where other processes compete for the cores, where waiting
+ * pay on a machine the program has to itself (a step of the demo's model 5–10% faster on 2 cores,
+ * 1024² matmuls 1.2–1.67×), and cost where other processes compete for the cores, where waiting
  * workers take CPU from them (the same step 2.2× slower on 2 threads than on 1 beside a browser
  * test run). Threads need SharedArrayBuffer (in a browser, a cross-origin isolated page) and, off
  * Node, a context that may block (a Web Worker, not a page's main thread); elsewhere the matmul
