@@ -7,10 +7,12 @@ import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routingModes as switchRoutingModes } from '@switch-ts/switch';
 import { Rng, crossEntropy, noGrad, profile } from '@switch-ts/tensor';
+import { inputFor, layerFor } from '../playground/src/compute.js';
 import { count } from '../playground/src/cost.js';
 import { trainDefaults, type TrainKnobs } from '../playground/src/protocol.js';
-import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
+import { routeDefaults, routingModes, type RouteKnobs } from '../playground/src/route.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
 import { chromiumProblem, openChromium } from '../examples/shared/chromium.js';
 
@@ -131,6 +133,10 @@ async function shown(page: Page, keys: string[]): Promise<Record<string, string>
   return Object.fromEntries(keys.map((k) => [k, byKey[k]]));
 }
 
+/** Waits until the page shows `expected`: the worker computes the numbers, so they come a moment after a knob changes. */
+const showsAll = (page: Page, expected: Record<string, string>) =>
+  expect.poll(() => shown(page, Object.keys(expected)), { timeout: 15_000 }).toEqual(expected);
+
 describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in headless chromium', () => {
   let browser: Awaited<ReturnType<typeof openChromium>> | undefined;
   let page: Page;
@@ -157,6 +163,8 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
   });
 
   it('the route view shows the numbers SwitchLayer computes in Node for the same seed', async () => {
+    // The page lists the modes for its select without importing the package.
+    expect(routingModes, 'the page\'s list of routing modes is the switch package\'s').toEqual(switchRoutingModes);
     const expected = expectedRoute(routeDefaults);
     await page.waitForSelector('[data-num="aux"]');
     expect(await shown(page, Object.keys(expected))).toEqual(expected);
@@ -164,12 +172,12 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
   });
 
   it('the cost table shows the parameters and FLOPs per token Node counts for the same models, and follows E and k', async () => {
-    expect(await shown(page, Object.keys(expectedCosts(trainDefaults)))).toEqual(expectedCosts(trainDefaults));
+    await showsAll(page, expectedCosts(trainDefaults));
     const knobs: TrainKnobs = { ...trainDefaults, numExperts: 8, topK: 2 };
     await page.selectOption('#train select[name=numExperts]', '8');
     await page.selectOption('#train select[name=topK]', '2');
     const expected = expectedCosts(knobs);
-    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await showsAll(page, expected);
     expect(expected['cost:switch:total'], 'E = 8 stores more parameters than E = 4').not.toBe(expectedCosts(trainDefaults)['cost:switch:total']);
   });
 
@@ -258,8 +266,7 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     for (const [name, value] of [['numExperts', '8'], ['topK', '2'], ['capacityFactor', '1'], ['routing', 'batch-prioritized']] as const) {
       await page.selectOption(`#route select[name=${name}]`, value);
     }
-    const expected = expectedRoute(knobs);
-    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await showsAll(page, expectedRoute(knobs));
   });
 
   it('routes typed text, one token per character (printable ASCII: code point − 32, others 95), with the numbers SwitchLayer computes for those ids', async () => {
@@ -269,10 +276,10 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.locator('#route input[name=text]').pressSequentially(text);
     await page.keyboard.press('Enter');
     const ids = Object.fromEntries([...text].map((c, s) => [`token:${s}`, String(c === 'é' ? 95 : c.charCodeAt(0) - 32)]));
-    expect(await shown(page, Object.keys(ids))).toEqual(ids);
+    await showsAll(page, ids);
     const expected = expectedRoute(knobs);
     expect(Object.keys(expected)).toContain(`norm:${text.length - 1}`);
-    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await showsAll(page, expected);
     await page.locator('#route').screenshot({ path: join(screenshots, 'route-text.png') });
     await page.fill('#route input[name=text]', 'x'.repeat(25));
     await expect.poll(() => page.locator('#route [role=alert]').textContent()).toBe('text: at most 24 characters (one token each), got 25');
