@@ -7,10 +7,12 @@ import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routingModes as switchRoutingModes } from '@switch-ts/switch';
 import { Rng, crossEntropy, noGrad, profile } from '@switch-ts/tensor';
+import { inputFor, layerFor } from '../playground/src/compute.js';
 import { count } from '../playground/src/cost.js';
 import { trainDefaults, type TrainKnobs } from '../playground/src/protocol.js';
-import { layerFor, inputFor, routeDefaults, type RouteKnobs } from '../playground/src/route.js';
+import { routeDefaults, routingModes, type RouteKnobs } from '../playground/src/route.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from '../playground/src/training.js';
 import { chromiumProblem, openChromium } from '../examples/shared/chromium.js';
 
@@ -94,13 +96,26 @@ function expectedCosts(knobs: TrainKnobs): Record<string, string> {
   return cells;
 }
 
-/** The built site's files, gzipped one by one as a static host would serve them. */
-function bundleKB(): string {
+/** The issue's target (#17): the whole built site's scripts and styles, gzipped, under this (kB of 1024 bytes). */
+const bundleTargetKB = 300;
+const kB = (n: number) => n / 1024;
+
+/** The built site's .js and .css files, each raw and gzipped by itself as a static host would serve it. */
+function bundle(): { name: string; text: string; bytes: number; gzipped: number }[] {
   const dir = join(root, 'playground/dist');
-  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
-  const bytes = files.map((f) => readFileSync(join(f.parentPath, f.name)));
-  const kB = (n: number) => `${(n / 1024).toFixed(0)} kB`;
-  return `${kB(bytes.reduce((n, b) => n + b.length, 0))}, ${kB(bytes.reduce((n, b) => n + gzipSync(b).length, 0))} gzipped (${files.length} files)`;
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile() && /\.(js|css)$/.test(f.name));
+  return files.map((f) => {
+    const bytes = readFileSync(join(f.parentPath, f.name));
+    return { name: f.name, text: bytes.toString('utf8'), bytes: bytes.length, gzipped: gzipSync(bytes).length };
+  });
+}
+
+/** The page's script, the worker's and the total, raw and gzipped, in kB. */
+function bundleKB(): string {
+  const files = bundle();
+  const sum = (fs: typeof files, key: 'bytes' | 'gzipped') => kB(fs.reduce((n, f) => n + f[key], 0)).toFixed(1);
+  const part = (label: string, re: RegExp) => { const fs = files.filter((f) => re.test(f.name)); return `${label} ${sum(fs, 'bytes')} kB (${sum(fs, 'gzipped')} gzipped)`; };
+  return [part('page', /^index-.*\.js$/), part('worker', /\.worker-.*\.js$/), part('css', /\.css$/), part(`total of ${files.length} files`, /./)].join(', ');
 }
 
 /** ‖a − b‖ / ‖b‖ over a's keys (the models' losses). */
@@ -131,6 +146,10 @@ async function shown(page: Page, keys: string[]): Promise<Record<string, string>
   return Object.fromEntries(keys.map((k) => [k, byKey[k]]));
 }
 
+/** Waits until the page shows `expected`: the worker computes the numbers, so they come a moment after a knob changes. */
+const showsAll = (page: Page, expected: Record<string, string>) =>
+  expect.poll(() => shown(page, Object.keys(expected)), { timeout: 15_000 }).toEqual(expected);
+
 describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in headless chromium', () => {
   let browser: Awaited<ReturnType<typeof openChromium>> | undefined;
   let page: Page;
@@ -156,7 +175,24 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     server?.close();
   });
 
+  it(`the built site's scripts and styles are under ${bundleTargetKB} kB gzipped, and the page's script holds no tensor code (the worker computes)`, () => {
+    const files = bundle();
+    console.log(`bundle: ${bundleKB()}`);
+    expect(files.filter((f) => /\.worker-.*\.js$/.test(f.name)), 'one worker script').toHaveLength(1);
+    const total = kB(files.reduce((n, f) => n + f.gzipped, 0));
+    expect(total, 'the .js and .css files, gzipped one by one (kB)').toBeLessThan(bundleTargetKB);
+    // Strings of the tensor package (engine.ts) and of gpu.js, which minifying keeps.
+    const page = files.filter((f) => /^index-.*\.js$/.test(f.name));
+    expect(page).toHaveLength(1);
+    for (const marker of ['setBackend: unknown backend', 'isCanvasSupported']) {
+      expect(page[0]!.text, `the page's script contains '${marker}'`).not.toContain(marker);
+      expect(files.some((f) => f.text.includes(marker)), `'${marker}' is in the worker`).toBe(true);
+    }
+  });
+
   it('the route view shows the numbers SwitchLayer computes in Node for the same seed', async () => {
+    // The page lists the modes for its select without importing the package.
+    expect(routingModes, 'the page\'s list of routing modes is the switch package\'s').toEqual(switchRoutingModes);
     const expected = expectedRoute(routeDefaults);
     await page.waitForSelector('[data-num="aux"]');
     expect(await shown(page, Object.keys(expected))).toEqual(expected);
@@ -164,12 +200,12 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
   });
 
   it('the cost table shows the parameters and FLOPs per token Node counts for the same models, and follows E and k', async () => {
-    expect(await shown(page, Object.keys(expectedCosts(trainDefaults)))).toEqual(expectedCosts(trainDefaults));
+    await showsAll(page, expectedCosts(trainDefaults));
     const knobs: TrainKnobs = { ...trainDefaults, numExperts: 8, topK: 2 };
     await page.selectOption('#train select[name=numExperts]', '8');
     await page.selectOption('#train select[name=topK]', '2');
     const expected = expectedCosts(knobs);
-    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await showsAll(page, expected);
     expect(expected['cost:switch:total'], 'E = 8 stores more parameters than E = 4').not.toBe(expectedCosts(trainDefaults)['cost:switch:total']);
   });
 
@@ -179,7 +215,7 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.click('#train-start');
     await page.waitForFunction(() => performance.getEntriesByName('first-chart').length > 0, null, { timeout: 30_000 });
     const [start, chart] = await page.evaluate(() => ['train-start', 'first-chart'].map((m) => performance.getEntriesByName(m)[0]!.startTime));
-    console.log(`first chart frame: ${chart!.toFixed(0)} ms after navigation (Start pressed at ${start!.toFixed(0)} ms); bundle ${bundleKB()}`);
+    console.log(`first chart frame: ${chart!.toFixed(0)} ms after navigation (Start pressed at ${start!.toFixed(0)} ms)`);
     await expect.poll(async () => Math.min(await stepsDone(page, 'switch'), await stepsDone(page, 'dense')), { timeout: 150_000, interval: 500 }).toBeGreaterThanOrEqual(50);
     const firstLosses = firstLossesInNode(trainDefaults);
     const cpuError = normwise(await firstLossesShown(page), firstLosses);
@@ -221,6 +257,13 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     // The first webgl2 step compiles every shader, for many seconds: the page says so meanwhile.
     await expect.poll(() => backendRow(page, 'webgl2'), { timeout: 30_000 }).toMatchObject({ 'runs-as': 'gpu (webgl2)', state: 'compiling kernels… (step 1)' });
     expect(await page.locator('#train-status').textContent()).toContain('compiling kernels for step 1');
+    // The route view's numbers come from their own worker, on cpu, meanwhile: Node's, while training's first step
+    // runs (and the losses checked below show that it did not disturb training).
+    await page.selectOption('#route select[name=seed]', '2');
+    await showsAll(page, expectedRoute({ ...routeDefaults, seed: 2 }));
+    expect((await backendRow(page, 'webgl2')).state, 'answered during step 1').toBe('compiling kernels… (step 1)');
+    await page.selectOption('#route select[name=seed]', '1');
+    await showsAll(page, expectedRoute(routeDefaults));
     // 50 steps as on cpu. Measured here (SwiftShader, 2 shared cores): step 1 about 20 s, later steps about 1 s; this test about 75 s.
     await expect.poll(async () => Math.min(await stepsDone(page, 'switch'), await stepsDone(page, 'dense')), { timeout: 240_000, interval: 1000 }).toBeGreaterThanOrEqual(50);
     const webgl2Error = normwise(await firstLossesShown(page), firstLossesInNode(trainDefaults));
@@ -258,8 +301,7 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     for (const [name, value] of [['numExperts', '8'], ['topK', '2'], ['capacityFactor', '1'], ['routing', 'batch-prioritized']] as const) {
       await page.selectOption(`#route select[name=${name}]`, value);
     }
-    const expected = expectedRoute(knobs);
-    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await showsAll(page, expectedRoute(knobs));
   });
 
   it('routes typed text, one token per character (printable ASCII: code point − 32, others 95), with the numbers SwitchLayer computes for those ids', async () => {
@@ -269,10 +311,10 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     await page.locator('#route input[name=text]').pressSequentially(text);
     await page.keyboard.press('Enter');
     const ids = Object.fromEntries([...text].map((c, s) => [`token:${s}`, String(c === 'é' ? 95 : c.charCodeAt(0) - 32)]));
-    expect(await shown(page, Object.keys(ids))).toEqual(ids);
+    await showsAll(page, ids);
     const expected = expectedRoute(knobs);
     expect(Object.keys(expected)).toContain(`norm:${text.length - 1}`);
-    expect(await shown(page, Object.keys(expected))).toEqual(expected);
+    await showsAll(page, expected);
     await page.locator('#route').screenshot({ path: join(screenshots, 'route-text.png') });
     await page.fill('#route input[name=text]', 'x'.repeat(25));
     await expect.poll(() => page.locator('#route [role=alert]').textContent()).toBe('text: at most 24 characters (one token each), got 25');

@@ -1,4 +1,4 @@
-import { count, modelCosts, type ModelCost } from './cost.js';
+import { count, type ModelCost } from './cost.js';
 import { el, wideTable } from './dom.js';
 import type { ModelName, TrainKnobs } from './protocol.js';
 
@@ -10,11 +10,11 @@ const columns: { key: keyof ModelCost; title: string }[] = [
 ];
 
 /**
- * Parameters against compute for the live run's two models at the current knobs: Switch adds
- * parameters with every expert, while a token's share of them, and its FLOPs, follow k.
+ * Parameters against compute for the live run's two models at the current knobs, as the worker
+ * measured them (compute.ts modelCosts): Switch adds parameters with every expert, while a token's
+ * share of them, and its FLOPs, follow k.
  */
-export function costTable(knobs: TrainKnobs): HTMLElement {
-  const costs = modelCosts(knobs);
+export function costTable(knobs: TrainKnobs, costs: Record<ModelName, ModelCost>): HTMLElement {
   const row = (name: ModelName, label: string) => el('tr', {}, el('th', { scope: 'row' }, label),
     ...columns.map(({ key }) => el('td', { 'data-num': `cost:${name}:${key}` }, count(costs[name][key]))));
   const ratio = el('tr', { class: 'ratio' }, el('th', { scope: 'row' }, 'Switch ÷ dense'),

@@ -1,4 +1,12 @@
-/** The messages between the page and the training worker. */
+import type { ModelCost } from './cost.js';
+import type { RouteKnobs, RouteResult } from './route.js';
+
+/**
+ * The messages between the page and the worker, which does all of the page's tensor computation
+ * (one script, trainer.worker.ts, in two kinds of instance): training, in a fresh instance per run,
+ * and the route view's and cost table's numbers, in one instance that lives as long as the page
+ * and stays on the cpu backend.
+ */
 
 export interface TrainKnobs {
   numExperts: number;
@@ -18,9 +26,21 @@ export const trainDefaults: TrainKnobs = { numExperts: 4, topK: 1, capacityFacto
 export const backendChoices = ['cpu', 'webgl2', 'webasm'] as const;
 export type BackendChoice = (typeof backendChoices)[number];
 
-export type ToWorker = { type: 'start'; knobs: TrainKnobs; backend: BackendChoice } | { type: 'pause' } | { type: 'resume' };
-
 export type ModelName = 'switch' | 'dense';
+
+/** What the page asks to be computed: one SwitchLayer forward pass, or the cost table. */
+export type ComputeRequest = { kind: 'route'; knobs: RouteKnobs } | { kind: 'cost'; knobs: TrainKnobs };
+export interface ComputeResults {
+  route: RouteResult;
+  cost: Record<ModelName, ModelCost>;
+}
+
+export type ToWorker =
+  | { type: 'start'; knobs: TrainKnobs; backend: BackendChoice }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  /** Answered with a 'computed' of the same id. */
+  | { type: 'compute'; id: number; request: ComputeRequest };
 
 /** One training step of one model. */
 export interface StepReport {
@@ -40,9 +60,15 @@ export interface StepReport {
   load?: { tokensPerExpert: number[]; capacity: number; droppedFraction: number; routerEntropy: number };
 }
 
-export type FromWorker =
+/** What a training instance reports of its run. */
+export type TrainMessage =
   /** `backend`: what getBackend() says runs, e.g. "gpu (webgl2)". */
   | { type: 'ready'; backend: string; params: Record<ModelName, number>; groupNames: readonly string[] }
   /** [sub-language][expert]: first choices of the switch layers, decayed over steps. */
   | { type: 'steps'; reports: StepReport[]; heat: number[][] }
   | { type: 'error'; message: string };
+
+/** The answer to compute request `id`: its result, or the error it threw (an impossible knob combination, too long a text). */
+export type Computed = { type: 'computed'; id: number } & ({ result: ComputeResults[ComputeRequest['kind']] } | { error: string });
+
+export type FromWorker = TrainMessage | Computed;

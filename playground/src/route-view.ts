@@ -1,13 +1,21 @@
-import { computeRoute, routeDefaults, routeShape, routingModes, textVocab, tokenize, type RouteKnobs, type RouteResult } from './route.js';
+import { routeDefaults, routeShape, routingModes, textVocab, tokenize, type RouteKnobs, type RouteResult } from './route.js';
 import { el, expertColor, num } from './dom.js';
+import { compute, latest } from './workers.js';
 
 /**
  * "Route a batch, step by step": one SwitchLayer forward pass on a small batch, each step of
- * the paper drawn with its equation, recomputed whenever a knob changes.
+ * the paper drawn with its equation, recomputed whenever a knob changes. The worker computes it
+ * (compute.ts) and this view draws the numbers it sends back.
  */
 export function mountRouteView(root: HTMLElement): void {
   const knobs: RouteKnobs = { ...routeDefaults };
-  const out = el('div', { class: 'steps' });
+  const out = el('div', { class: 'steps' }, el('p', { class: 'status' }, 'Computing the forward pass in the worker…'));
+  const draw = latest((k: RouteKnobs) => compute({ kind: 'route', knobs: k }), (result: RouteResult | Error, k: RouteKnobs) => {
+    // An impossible combination (k > E, say) is the layer's own error, and too long a text the
+    // tokenizer's, shown where the steps would be.
+    if (result instanceof Error) out.replaceChildren(el('p', { class: 'error', role: 'alert' }, result.message));
+    else out.replaceChildren(...steps(k, result));
+  });
   const form = el('form', { class: 'knobs', 'aria-label': 'Switch layer knobs' },
     select('E (experts)', 'numExperts', [2, 4, 8], knobs.numExperts),
     select('k (experts per token)', 'topK', [1, 2], knobs.topK),
@@ -29,17 +37,10 @@ export function mountRouteView(root: HTMLElement): void {
   root.append(form, out);
   render();
 
+  /** Asks the worker for the forward pass at the current knobs; the last drawing stays until the answer comes. */
   function render(): void {
-    let result: RouteResult;
-    try {
-      result = computeRoute(knobs);
-    } catch (e) {
-      // An impossible combination (k > E, say) is the layer's own error, and too long a text the
-      // tokenizer's, shown where the steps would be.
-      out.replaceChildren(el('p', { class: 'error', role: 'alert' }, (e as Error).message));
-      return;
-    }
-    out.replaceChildren(...steps(knobs, result));
+    // A copy: the steps are drawn for the knobs the numbers were computed with.
+    draw({ ...knobs });
   }
 }
 

@@ -1,7 +1,8 @@
 import { heatmap, lineChart, loadBars, type Series } from './charts.js';
 import { costTable } from './cost-view.js';
 import { el, num, wideTable } from './dom.js';
-import { backendChoices, trainDefaults, type BackendChoice, type FromWorker, type ModelName, type StepReport, type ToWorker, type TrainKnobs } from './protocol.js';
+import { backendChoices, trainDefaults, type BackendChoice, type FromWorker, type ModelName, type StepReport, type ToWorker, type TrainKnobs, type TrainMessage } from './protocol.js';
+import { compute, latest, spawnWorker } from './workers.js';
 
 const colors: Record<ModelName, string> = { switch: '#d62728', dense: '#555' };
 /** The shown loss is the mean of the last few steps: one batch's loss is noisy. */
@@ -19,7 +20,10 @@ interface Measured {
   steps?: number;
 }
 
-/** "Train live": the worker trains, this view draws what it reports, at most once per frame. */
+/**
+ * "Train live": a worker trains (a fresh instance per run, apart from the one that computes the
+ * cost table and the route view), this view draws what it reports, at most once per frame.
+ */
 export function mountTrainView(root: HTMLElement): void {
   const knobs: TrainKnobs = { ...trainDefaults };
   let worker: Worker | null = null;
@@ -48,15 +52,19 @@ export function mountTrainView(root: HTMLElement): void {
   const pause = el('button', { type: 'button', id: 'train-pause', disabled: '' }, 'Pause');
   const status = el('p', { class: 'status', role: 'status', id: 'train-status' }, 'Press Start: Switch and its dense twin train side by side in a Web Worker.');
   const out = el('div', { class: 'train-out' });
-  const cost = el('div', {});
+  const cost = el('div', {}, el('p', { class: 'note' }, 'Measuring the models\' parameters and FLOPs in the worker…'));
+  // The cost table follows the knobs at once (the models in training change at the next Start); the last table stays until the next comes.
+  const showCost = latest((k: TrainKnobs) => compute({ kind: 'cost', knobs: k }), (costs, k: TrainKnobs) => {
+    cost.replaceChildren(costs instanceof Error ? el('p', { class: 'error', role: 'alert' }, costs.message) : costTable(k, costs));
+  });
   root.append(form, cost, picker, backends, el('p', { class: 'buttons' }, start, pause), status, out);
-  showCost();
+  showCost({ ...knobs });
   showBackends();
 
   form.addEventListener('change', (e) => {
     const t = e.target as HTMLSelectElement;
     (knobs as unknown as Record<string, number>)[t.name] = Number(t.value);
-    showCost();
+    showCost({ ...knobs });
   });
   picker.addEventListener('change', (e) => {
     backend = (e.target as HTMLInputElement).value as BackendChoice;
@@ -78,9 +86,9 @@ export function mountTrainView(root: HTMLElement): void {
     // A fresh worker per run: nothing of the last run's backend or tensors survives a reset.
     worker?.terminate();
     if (runOn !== null && /^(starting|compiling|running|paused)/.test(measured[runOn].state)) measured[runOn].state = 'reset';
-    const w = new Worker(new URL('./trainer.worker.ts', import.meta.url), { type: 'module' });
+    const w = spawnWorker();
     // A message the last worker sent before it was terminated is not this run's.
-    w.onmessage = ({ data }: MessageEvent<FromWorker>) => { if (w === worker) receive(data); };
+    w.onmessage = ({ data }: MessageEvent<FromWorker>) => { if (w === worker && data.type !== 'computed') receive(data); };
     w.onerror = (e) => { if (w === worker) receive({ type: 'error', message: e.message || 'the worker failed to load' }); };
     worker = w;
     runOn = backend;
@@ -95,11 +103,6 @@ export function mountTrainView(root: HTMLElement): void {
     status.textContent = `Starting on ${backendLabels[backend]}…`;
     measured[backend].state = 'starting…';
     showBackends();
-  }
-
-  /** The cost table follows the knobs at once; the models in training change at the next Start. */
-  function showCost(): void {
-    cost.replaceChildren(costTable(knobs));
   }
 
   function send(m: ToWorker): void {
@@ -123,7 +126,7 @@ export function mountTrainView(root: HTMLElement): void {
     'their kernels (on webgl2, every shader); tokens/s: from step 2 on, per model.'));
   }
 
-  function receive(m: FromWorker): void {
+  function receive(m: TrainMessage): void {
     const mine = measured[runOn!];
     if (m.type === 'error') {
       status.textContent = `Training stopped on ${backendLabels[runOn!]}: ${m.message}`;

@@ -1,12 +1,18 @@
 import { Adam, clipGradNorm, crossEntropy, getBackend, profile, setBackend, tidy } from '@switch-ts/tensor';
 import type { Batch } from '../../examples/demo/data.js';
 import type { LanguageModel, SwitchTrace } from '../../examples/demo/model.js';
+import { compute } from './compute.js';
 import type { BackendChoice, FromWorker, ModelName, StepReport, ToWorker, TrainKnobs } from './protocol.js';
 import { batchRngFor, corpusFor, modelsFor, trainShape } from './training.js';
 
 /**
- * Trains Switch and its dense twin (training.ts) on the same batches, one step of each at a time,
- * in this worker so that the page stays responsive.
+ * All of the page's tensor computation, so that the page's bundle holds none of it. A 'start'
+ * trains Switch and its dense twin (training.ts) on the same batches, one step of each at a time;
+ * the page starts one run per instance. A 'compute' (compute.ts: the route view's forward pass, the
+ * cost table) is answered at once, or between two steps in an instance that trains. The page sends
+ * those to an instance of their own that never trains, so they are answered while a step runs, on
+ * the cpu backend whatever the run's backend, and nothing they do (they draw from their own seeded
+ * Rngs) reaches the run.
  */
 
 const scope = self as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
@@ -31,7 +37,13 @@ let paused = false;
 scope.onmessage = ({ data }) => {
   if (data.type === 'pause') paused = true;
   else if (data.type === 'resume') paused = false;
-  else void train(data.knobs, data.backend).catch((e: unknown) => post({ type: 'error', message: (e as Error).message }));
+  else if (data.type === 'compute') {
+    try {
+      post({ type: 'computed', id: data.id, result: compute(data.request) });
+    } catch (e) {
+      post({ type: 'computed', id: data.id, error: (e as Error).message });
+    }
+  } else void train(data.knobs, data.backend).catch((e: unknown) => post({ type: 'error', message: (e as Error).message }));
 };
 
 async function train(knobs: TrainKnobs, backend: BackendChoice): Promise<never> {
