@@ -1,11 +1,56 @@
+import { BarChart, HeatmapChart, LineChart, type BarSeriesOption, type HeatmapSeriesOption, type LineSeriesOption } from 'echarts/charts';
+import {
+  GridComponent, LegendComponent, MarkLineComponent, VisualMapPiecewiseComponent,
+  type GridComponentOption, type LegendComponentOption, type MarkLineComponentOption, type VisualMapComponentOption,
+} from 'echarts/components';
+import { init, use, type ComposeOption, type EChartsType } from 'echarts/core';
+import { SVGRenderer } from 'echarts/renderers';
 import { el, expertColor } from './dom.js';
 
-const svgNS = 'http://www.w3.org/2000/svg';
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, ...children: (Node | string)[]): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(svgNS, tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
-  node.append(...children);
-  return node;
+// Apache ECharts, as the report draws its charts (examples/shared/charts.ts), but in the browser and
+// tree-shaken: only the chart types and components below are in the page's charts chunk.
+use([LineChart, BarChart, HeatmapChart, GridComponent, LegendComponent, MarkLineComponent, VisualMapPiecewiseComponent, SVGRenderer]);
+
+type Option = ComposeOption<
+  LineSeriesOption | BarSeriesOption | HeatmapSeriesOption | GridComponentOption | LegendComponentOption | MarkLineComponentOption | VisualMapComponentOption
+>;
+
+/**
+ * One ECharts instance in a box as wide as its figure. It is created at the first `set` (the box
+ * must be in the page by then, to have a size) and from then on updated in place with setOption;
+ * it follows the box's width (a window resize, a phone turned). The box is an image named
+ * `label`, described by the element `describedBy` (the chart's table).
+ */
+export class Chart {
+  readonly element: HTMLDivElement;
+  private chart: EChartsType | null = null;
+
+  constructor(label: string, describedBy: string, height: number) {
+    this.element = el('div', { class: 'chart', role: 'img', 'aria-label': label, 'aria-describedby': describedBy, style: `height:${height}px` });
+  }
+
+  /** Draws `option` now (setOption renders synchronously): after this call the chart shows it. */
+  set(option: Option): void {
+    if (!this.chart) {
+      this.chart = init(this.element, null, { renderer: 'svg' });
+      const chart = this.chart, box = this.element;
+      // Not while hidden (a run's first moments): a box of no width would draw nothing.
+      new ResizeObserver(() => { if (box.clientWidth > 0) chart.resize(); }).observe(box);
+    }
+    this.chart.setOption({ animation: false, textStyle: { fontFamily: 'system-ui, sans-serif' }, ...option });
+  }
+
+  /** Empties the chart (a new run), keeping its instance. */
+  clear(): void {
+    this.chart?.clear();
+  }
+}
+
+/** A number with an SI prefix and at most 3 significant digits: 25 G, 700 M, 1.5 k, 0.25 (the report's axis labels). */
+export function si(x: number): string {
+  const prefixes: [number, string][] = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
+  const [scale, prefix] = prefixes.find(([p]) => Math.abs(x) >= p) ?? [1, ''];
+  return `${Number((x / scale).toPrecision(3))}${prefix ? ` ${prefix}` : ''}`;
 }
 
 export interface Series {
@@ -14,51 +59,74 @@ export interface Series {
   points: [number, number][];
 }
 
-const [W, H, PAD] = [440, 200, 34];
-
-/** Lines on shared axes; `label` is the chart's accessible name (its numbers are in the page's tables). */
-export function lineChart(label: string, xName: string, series: Series[]): SVGSVGElement {
-  const all = series.flatMap((s) => s.points);
-  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
-  const [x0, x1] = [Math.min(...xs, 0), Math.max(...xs, 1)];
-  const [y0, y1] = [Math.min(...ys, 0), Math.max(...ys, 1e-9)];
-  const X = (x: number) => PAD + ((x - x0) / (x1 - x0 || 1)) * (W - PAD - 8);
-  const Y = (y: number) => H - PAD + 8 - ((y - y0) / (y1 - y0 || 1)) * (H - PAD - 8);
-  return svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, class: 'chart' },
-    svg('line', { x1: PAD, y1: Y(y0), x2: W - 8, y2: Y(y0), class: 'axis' }),
-    svg('line', { x1: PAD, y1: Y(y0), x2: PAD, y2: Y(y1), class: 'axis' }),
-    svg('text', { x: PAD - 4, y: Y(y1) + 4, 'text-anchor': 'end' }, y1.toPrecision(3)),
-    svg('text', { x: PAD - 4, y: Y(y0), 'text-anchor': 'end' }, y0.toPrecision(2)),
-    svg('text', { x: W - 8, y: H - 4, 'text-anchor': 'end' }, `${xName} → ${x1.toPrecision(3)}`),
-    ...series.map((s, i) => svg('g', {},
-      svg('polyline', { points: s.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' '), stroke: s.color, fill: 'none' }),
-      svg('text', { x: W - 12, y: 16 + 14 * i, fill: s.color, 'text-anchor': 'end' }, s.name))),
-  );
+export interface Axis {
+  /** The axis name with its unit, named on the axis as in the report: "training FLOPs", "cross-entropy (nats)". */
+  name: string;
+  /** Tick labels with SI prefixes (for counts in the millions and billions). */
+  si?: boolean;
 }
 
-/** Per-expert load as bars in a table (the table is its own text alternative), with the capacity as a line. */
-export function loadBars(tokensPerExpert: number[], capacity: number): HTMLTableElement {
-  const top = Math.max(capacity, ...tokensPerExpert) * 1.1;
-  return el('table', { class: 'bars' },
-    el('caption', {}, `tokens per expert this step; the line is the capacity C = ${capacity}`),
-    el('tbody', {}, ...tokensPerExpert.map((n, e) => el('tr', {},
-      el('th', { scope: 'row', style: `color:${expertColor(e)}` }, `expert ${e}`),
-      el('td', { class: 'bar-cell' },
-        el('span', { class: 'bar', style: `width:${((n / top) * 100).toFixed(1)}%;background:${expertColor(e)}` }),
-        el('span', { class: 'capacity', style: `left:${((capacity / top) * 100).toFixed(1)}%` })),
-      el('td', { class: 'n' }, String(n))))));
+const valueAxis = (axis: Axis, gap: number) => ({
+  type: 'value' as const, name: axis.name, nameLocation: 'middle' as const, nameGap: gap, scale: true,
+  axisLabel: { hideOverlap: true, formatter: axis.si ? si : (v: number) => String(Number(v.toPrecision(3))) },
+});
+
+/** Lines on shared value axes, the legend on top. A line of one point shows its point. */
+export function lineOption(x: Axis, y: Axis, series: Series[]): Option {
+  return {
+    legend: { top: 0, data: series.map((s) => s.name) },
+    grid: { left: 52, right: 18, top: 32, bottom: 44 },
+    xAxis: { ...valueAxis(x, 26), max: 'dataMax' },
+    yAxis: valueAxis(y, 38),
+    series: series.map((s) => ({
+      type: 'line', name: s.name, data: s.points, showSymbol: s.points.length < 2, symbolSize: 5,
+      lineStyle: { width: 1.5, color: s.color }, itemStyle: { color: s.color },
+    })),
+  };
 }
 
-/** A [row][expert] heatmap as a table whose cells carry both colour and number. */
-export function heatmap(caption: string, rowNames: readonly string[], counts: number[][]): HTMLTableElement {
-  const E = counts[0]?.length ?? 0;
-  return el('table', { class: 'heat' },
-    el('caption', {}, caption),
-    el('thead', {}, el('tr', {}, el('th', {}, ''), ...Array.from({ length: E }, (_, e) => el('th', { scope: 'col', style: `color:${expertColor(e)}` }, `e${e}`)))),
-    el('tbody', {}, ...counts.map((row, g) => {
-      const total = row.reduce((a, b) => a + b, 0) || 1;
-      return el('tr', {}, el('th', { scope: 'row' }, rowNames[g]!), ...row.map((v) => el('td', {
-        style: `background:rgba(200,80,40,${(v / total).toFixed(3)})`,
-      }, (v / total).toFixed(2))));
-    })));
+/** Tokens per expert as bars in the experts' colours, with the capacity as a dashed line. */
+export function loadOption(tokensPerExpert: number[], capacity: number): Option {
+  return {
+    grid: { left: 44, right: 56, top: 16, bottom: 44 },
+    xAxis: { type: 'category', data: tokensPerExpert.map((_, e) => `e${e}`), name: 'expert', nameLocation: 'middle', nameGap: 26 },
+    // Room above the capacity line for its bars' labels; the top tick, not a round number, unlabelled.
+    yAxis: { type: 'value', name: 'tokens', nameLocation: 'middle', nameGap: 30, max: (v: { max: number }) => Math.max(v.max, capacity) * 1.15, axisLabel: { showMaxLabel: false } },
+    series: [{
+      type: 'bar', name: 'tokens', data: tokensPerExpert.map((n, e) => ({ value: n, itemStyle: { color: expertColor(e) } })),
+      label: { show: true, position: 'top', fontSize: 10 },
+      markLine: {
+        symbol: 'none', silent: true, lineStyle: { color: '#222', type: 'dashed', width: 1.5 },
+        label: { position: 'end', formatter: `C = ${capacity}` }, data: [{ yAxis: capacity }],
+      },
+    }],
+  };
+}
+
+/**
+ * values[row][column], shares of the row's tokens; rows top to bottom as in the table. The colour
+ * scale is the report's: centred on the uniform share 1/columns, blue below, white at it, red
+ * above, so that a pale map means an even spread.
+ */
+export function heatOption(columns: string[], rows: readonly string[], values: number[][]): Option {
+  const u = 1 / columns.length;
+  // Labelled in multiples of the uniform share (the figure's caption says so): short enough for a phone's width.
+  const pieces = [
+    { lt: 0.5 * u, color: '#4575b4', label: '< 0.5' },
+    { gte: 0.5 * u, lt: 0.8 * u, color: '#abd9e9', label: '0.5–0.8' },
+    { gte: 0.8 * u, lt: 1.25 * u, color: '#f7f7f7', label: '0.8–1.25' },
+    { gte: 1.25 * u, lt: 2 * u, color: '#fdae61', label: '1.25–2' },
+    { gte: 2 * u, color: '#d73027', label: '≥ 2' },
+  ];
+  return {
+    grid: { left: 64, right: 12, top: 8, bottom: 72 },
+    xAxis: { type: 'category', data: columns, name: 'expert', nameLocation: 'middle', nameGap: 24 },
+    // ECharts draws the first category at the bottom: reversed, rows read top to bottom as the table's.
+    yAxis: { type: 'category', data: [...rows], inverse: true },
+    visualMap: { type: 'piecewise', pieces, orient: 'horizontal', left: 'center', bottom: 0, itemGap: 8, itemWidth: 12, textStyle: { fontSize: 10 } },
+    series: [{
+      type: 'heatmap', data: values.flatMap((row, r) => row.map((v, c) => [c, r, Number(v.toFixed(2))])),
+      itemStyle: { borderColor: '#fff', borderWidth: 1 }, label: { show: true, fontSize: 10, formatter: (p) => (p.value as number[])[2]!.toFixed(2) },
+    }],
+  };
 }

@@ -1,12 +1,14 @@
-import { heatmap, lineChart, loadBars, type Series } from './charts.js';
+import { Chart, heatOption, lineOption, loadOption, type Series } from './charts.js';
 import { costTable } from './cost-view.js';
-import { el, num, wideTable } from './dom.js';
+import { el, expertColor, num, wideTable } from './dom.js';
 import { backendChoices, trainDefaults, type BackendChoice, type FromWorker, type ModelName, type StepReport, type ToWorker, type TrainKnobs, type TrainMessage } from './protocol.js';
 import { compute, latest, spawnWorker } from './workers.js';
 
 const colors: Record<ModelName, string> = { switch: '#d62728', dense: '#555' };
 /** The shown loss is the mean of the last few steps: one batch's loss is noisy. */
 const smoothing = 10;
+/** The line charts' table lists step 1, every this many steps and the latest. */
+const tableEvery = 10;
 const backendLabels: Record<BackendChoice, string> = { cpu: 'cpu', webgl2: 'gpu (webgl2)', webasm: 'gpu (webasm)' };
 
 /** The last run on one backend, kept across resets so that a learner can compare backends. */
@@ -51,7 +53,34 @@ export function mountTrainView(root: HTMLElement): void {
   const start = el('button', { type: 'button', id: 'train-start' }, 'Start');
   const pause = el('button', { type: 'button', id: 'train-pause', disabled: '' }, 'Pause');
   const status = el('p', { class: 'status', role: 'status', id: 'train-status' }, 'Press Start: Switch and its dense twin train side by side in a Web Worker.');
-  const out = el('div', { class: 'train-out' });
+  // The charts and their tables are made once and updated in place as steps arrive; a new run empties them.
+  const charts = {
+    lossStep: new Chart('training loss against step, Switch and dense', 'train-numbers', 240),
+    lossFlops: new Chart('training loss against training FLOPs, Switch and dense', 'train-numbers', 240),
+    entropy: new Chart('router entropy of Switch against step', 'train-numbers', 220),
+    load: new Chart('tokens per expert this step, with the capacity', 'train-load', 220),
+    heat: new Chart('which expert each sub-language goes to', 'train-heat', 240),
+  };
+  const summaryBox = el('div', {});
+  const entropyCaption = el('figcaption', {});
+  const loadCaption = el('figcaption', {});
+  const numbersBody = el('tbody', {});
+  const loadTable = el('div', {});
+  const heatTable = el('div', {});
+  const out = el('div', { class: 'train-out', hidden: '' },
+    summaryBox,
+    el('div', { class: 'charts' },
+      figure(charts.lossStep, el('figcaption', {}, 'Loss against step')),
+      figure(charts.lossFlops, el('figcaption', {}, 'Loss against training FLOPs')),
+      figure(charts.entropy, entropyCaption),
+      figure(charts.load, loadCaption, tableBox('Table of the expert load', loadTable)),
+      figure(charts.heat, el('figcaption', {}, 'Which expert each sub-language goes to (first choices, recent steps); colours: share ÷ the uniform share 1/E'),
+        tableBox('Table of the shares', heatTable)),
+    ),
+    tableBox(`Table of the three line charts (step 1, every ${tableEvery}th step and the latest)`,
+      el('table', { id: 'train-numbers', 'aria-label': 'loss, FLOPs and router entropy by step' },
+        el('thead', {}, el('tr', {}, ...['step', 'loss Switch', 'loss dense', 'FLOPs Switch', 'FLOPs dense', 'router entropy'].map((t) => el('th', { scope: 'col' }, t)))),
+        numbersBody)));
   const cost = el('div', {}, el('p', { class: 'note' }, 'Measuring the models\' parameters and FLOPs in the worker…'));
   // The cost table follows the knobs at once (the models in training change at the next Start); the last table stays until the next comes.
   const showCost = latest((k: TrainKnobs) => compute({ kind: 'cost', knobs: k }), (costs, k: TrainKnobs) => {
@@ -94,7 +123,10 @@ export function mountTrainView(root: HTMLElement): void {
     runOn = backend;
     history = { switch: [], dense: [] };
     ready = null;
-    out.replaceChildren();
+    // Nothing of the last run stays in the page, hidden or not.
+    out.hidden = true;
+    for (const c of Object.values(charts)) c.clear();
+    for (const box of [summaryBox, numbersBody, loadTable, heatTable]) box.replaceChildren();
     paused = false;
     send({ type: 'start', knobs: { ...knobs }, backend });
     start.textContent = 'Reset';
@@ -159,17 +191,38 @@ export function mountTrainView(root: HTMLElement): void {
     const series = (y: (r: StepReport) => number, x: (r: StepReport) => number): Series[] =>
       (['switch', 'dense'] as const).map((name) => ({ name, color: colors[name], points: smoothed(history[name], y).map((v, i) => [x(history[name][i]!), v]) }));
     const load = s?.load;
-    out.replaceChildren(
-      summary(ready.params),
-      el('div', { class: 'charts' },
-        figure('Loss against step', lineChart('training loss against step, Switch and dense', 'step', series((r) => r.loss, (r) => r.step))),
-        figure('Loss against training FLOPs', lineChart('training loss against FLOPs, Switch and dense', 'FLOPs', series((r) => r.loss, (r) => r.flops))),
-        figure(`Router entropy (nats) · now ${s ? num(s.load!.routerEntropy) : '–'}`, lineChart('router entropy against step', 'step', [{ name: 'switch', color: colors.switch, points: history.switch.map((r) => [r.step, r.load!.routerEntropy]) }])),
-        figure(`Expert load · dropped ${num(load?.droppedFraction ?? 0)} of tokens`, load ? loadBars(load.tokensPerExpert, load.capacity) : el('p', {}, '–')),
-        figure('Which expert each sub-language goes to (first choices, recent steps)', heatmap('share of each sub-language\'s tokens per expert', groupNames, heat)),
-      ),
-    );
+    summaryBox.replaceChildren(summary(ready.params));
+    // Shown before drawing: a chart takes its box's size.
+    out.hidden = false;
+    charts.lossStep.set(lineOption({ name: 'step' }, { name: 'cross-entropy (nats)' }, series((r) => r.loss, (r) => r.step)));
+    charts.lossFlops.set(lineOption({ name: 'training FLOPs', si: true }, { name: 'cross-entropy (nats)' }, series((r) => r.loss, (r) => r.flops)));
+    charts.entropy.set(lineOption({ name: 'step' }, { name: 'router entropy (nats)' },
+      [{ name: 'switch', color: colors.switch, points: history.switch.map((r) => [r.step, r.load!.routerEntropy]) }]));
+    entropyCaption.textContent = `Router entropy (nats) · now ${s ? num(s.load!.routerEntropy) : '–'}`;
+    loadCaption.textContent = `Expert load · dropped ${num(load?.droppedFraction ?? 0)} of tokens`;
+    if (load) {
+      charts.load.set(loadOption(load.tokensPerExpert, load.capacity));
+      charts.heat.set(heatOption(heat[0]!.map((_, e) => `e${e}`), groupNames, shares(heat)));
+    }
+    loadTable.replaceChildren(load ? loadNumbers(load.tokensPerExpert, load.capacity) : el('p', {}, '–'));
+    heatTable.replaceChildren(heatNumbers(groupNames, heat));
+    numbersBody.replaceChildren(...numberRows());
     if (s && performance.getEntriesByName('first-chart').length === 0) performance.mark('first-chart');
+  }
+
+  /** The line charts' numbers: step 1, every `tableEvery`th step and the latest, the losses smoothed as drawn. */
+  function numberRows(): HTMLTableRowElement[] {
+    const [sw, de] = [history.switch, history.dense];
+    const [swLoss, deLoss] = [smoothed(sw, (r) => r.loss), smoothed(de, (r) => r.loss)];
+    const n = Math.min(sw.length, de.length);
+    const rows: HTMLTableRowElement[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i !== 0 && (i + 1) % tableEvery !== 0 && i !== n - 1) continue;
+      rows.push(el('tr', { 'data-step': String(sw[i]!.step) }, el('th', { scope: 'row' }, String(sw[i]!.step)),
+        el('td', { class: 'loss-switch' }, num(swLoss[i]!)), el('td', { class: 'loss-dense' }, num(deLoss[i]!)),
+        el('td', {}, sw[i]!.flops.toExponential(2)), el('td', {}, de[i]!.flops.toExponential(2)), el('td', {}, num(sw[i]!.load!.routerEntropy))));
+    }
+    return rows;
   }
 
   function summary(params: Record<ModelName, number>): HTMLElement {
@@ -200,8 +253,38 @@ function knownCause(b: BackendChoice, message: string): string {
     : '';
 }
 
-function figure(caption: string, chart: Element): HTMLElement {
-  return el('figure', {}, chart, el('figcaption', {}, caption));
+/** A chart, its caption and, unless it is the table below the charts (the line charts'), its table. */
+function figure(chart: Chart, caption: HTMLElement, table?: HTMLElement): HTMLElement {
+  return el('figure', {}, chart.element, caption, ...(table ? [table] : []));
+}
+
+/** A chart's table, folded under a summary (Enter or Space opens it). */
+function tableBox(summaryText: string, table: HTMLElement): HTMLElement {
+  return el('details', {}, el('summary', {}, summaryText), el('div', { class: 'scroll' }, table));
+}
+
+/** Each row's counts as shares of the row. */
+function shares(counts: number[][]): number[][] {
+  return counts.map((row) => { const total = row.reduce((a, b) => a + b, 0) || 1; return row.map((v) => v / total); });
+}
+
+/** The expert-load chart's table: tokens per expert, with the capacity. */
+function loadNumbers(tokensPerExpert: number[], capacity: number): HTMLTableElement {
+  return el('table', { id: 'train-load' },
+    el('caption', {}, `tokens per expert this step; capacity C = ${capacity}`),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'expert'), el('th', { scope: 'col' }, 'tokens'), el('th', { scope: 'col' }, 'of capacity'))),
+    el('tbody', {}, ...tokensPerExpert.map((n, e) => el('tr', {},
+      el('th', { scope: 'row', style: `color:${expertColor(e)}` }, `e${e}`), el('td', {}, String(n)), el('td', {}, `${((n / capacity) * 100).toFixed(0)} %`)))));
+}
+
+/** The heatmap's table: a [sub-language][expert] table of shares, the cells tinted by share. */
+function heatNumbers(rowNames: readonly string[], counts: number[][]): HTMLTableElement {
+  const E = counts[0]?.length ?? 0;
+  return el('table', { class: 'heat', id: 'train-heat' },
+    el('caption', {}, 'share of each sub-language\'s tokens per expert'),
+    el('thead', {}, el('tr', {}, el('th', {}, ''), ...Array.from({ length: E }, (_, e) => el('th', { scope: 'col', style: `color:${expertColor(e)}` }, `e${e}`)))),
+    el('tbody', {}, ...shares(counts).map((row, g) => el('tr', {}, el('th', { scope: 'row' }, rowNames[g]!),
+      ...row.map((v) => el('td', { style: `background:rgba(200,80,40,${v.toFixed(3)})` }, v.toFixed(2)))))));
 }
 
 /** The running mean over the last `smoothing` values. */
