@@ -11,8 +11,8 @@ export default defineConfig({
   worker: { format: 'es' },
   build: {
     outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 2000,
-    // ECharts (and zrender, its renderer, and tslib, its helpers) in a chunk of its own, charts-*.js,
+    // ECharts (and zrender, its renderer, and tslib, its helpers) in a chunk of its own, echarts-*.js,
     // so that the build shows the page's own size apart from the charting library's (#17).
-    rolldownOptions: { output: { codeSplitting: { groups: [{ name: 'charts', test: /[\\/]node_modules[\\/](echarts|zrender|tslib)[\\/]/ }] } } },
+    rolldownOptions: { output: { codeSplitting: { groups: [{ name: 'echarts', test: /[\\/]node_modules[\\/](echarts|zrender|tslib)[\\/]/ }] } } },
   },
 });

@@ -98,11 +98,12 @@ function expectedCosts(knobs: TrainKnobs): Record<string, string> {
 
 /**
  * The issue's target (#17): the playground's bundle without the charting library, gzipped, under
- * this (kB of 1024 bytes): the built site's scripts and styles apart from charts-*.js, the chunk
- * the Vite config puts ECharts (with zrender and tslib) in, which is printed by itself.
+ * this (kB of 1024 bytes): the built site's scripts and styles apart from echarts-*.js, the chunk
+ * the Vite config puts ECharts (with zrender and tslib) in, which is printed by itself. The page
+ * loads it, and charts-*.js (its own chart code), with a dynamic import.
  */
 const bundleTargetKB = 300;
-const chartsChunk = /^charts-.*\.js$/;
+const chartsChunk = /^echarts-.*\.js$/;
 const kB = (n: number) => n / 1024;
 
 /** The built site's .js and .css files, each raw and gzipped by itself as a static host would serve it. */
@@ -115,14 +116,14 @@ function bundle(): { name: string; text: string; bytes: number; gzipped: number 
   });
 }
 
-/** The page's script, the worker's, the charts chunk, the site without it and the total, raw and gzipped, in kB. */
+/** The page's script, its charts code, the worker's, the site without ECharts, the ECharts chunk and the total, raw and gzipped, in kB. */
 function bundleKB(): string {
   const files = bundle();
   const sum = (fs: typeof files, key: 'bytes' | 'gzipped') => kB(fs.reduce((n, f) => n + f[key], 0)).toFixed(1);
   const part = (label: string, keep: (name: string) => boolean) => { const fs = files.filter((f) => keep(f.name)); return `${label} ${sum(fs, 'bytes')} kB (${sum(fs, 'gzipped')} gzipped)`; };
   const re = (r: RegExp) => (name: string) => r.test(name);
-  return [part('page', re(/^index-.*\.js$/)), part('worker', re(/\.worker-.*\.js$/)), part('css', re(/\.css$/)),
-    part('site without the charts chunk', (name) => !chartsChunk.test(name)), part('charts chunk (ECharts)', re(chartsChunk)),
+  return [part('page', re(/^index-.*\.js$/)), part('page\'s charts', re(/^charts-.*\.js$/)), part('worker', re(/\.worker-.*\.js$/)), part('css', re(/\.css$/)),
+    part('site without ECharts', (name) => !chartsChunk.test(name)), part('ECharts chunk', re(chartsChunk)),
     part(`total of ${files.length} files`, () => true)].join(', ');
 }
 
@@ -183,16 +184,16 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     server?.close();
   });
 
-  it(`the built site's scripts and styles but the charts chunk are under ${bundleTargetKB} kB gzipped, ECharts is in that chunk alone, and the page's script holds no tensor code (the worker computes)`, () => {
+  it(`the built site's scripts and styles but the ECharts chunk are under ${bundleTargetKB} kB gzipped, ECharts is in that chunk alone, and the page's script holds no tensor code (the worker computes)`, () => {
     const files = bundle();
     console.log(`bundle: ${bundleKB()}`);
     expect(files.filter((f) => /\.worker-.*\.js$/.test(f.name)), 'one worker script').toHaveLength(1);
     const charts = files.filter((f) => chartsChunk.test(f.name));
-    expect(charts, 'one charts chunk').toHaveLength(1);
+    expect(charts, 'one ECharts chunk').toHaveLength(1);
     // An internal key of ECharts' that minifying keeps: ECharts is in the charts chunk and nowhere else.
     for (const f of files) expect(f.text.includes('ec_inner'), `ECharts in ${f.name}`).toBe(f === charts[0]);
     const site = kB(files.filter((f) => f !== charts[0]).reduce((n, f) => n + f.gzipped, 0));
-    expect(site, 'the .js and .css files but the charts chunk, gzipped one by one (kB)').toBeLessThan(bundleTargetKB);
+    expect(site, 'the .js and .css files but the ECharts chunk, gzipped one by one (kB)').toBeLessThan(bundleTargetKB);
     // Strings of the tensor package (engine.ts) and of gpu.js, which minifying keeps.
     const page = files.filter((f) => /^index-.*\.js$/.test(f.name));
     expect(page).toHaveLength(1);

@@ -5,10 +5,11 @@ import {
 } from 'echarts/components';
 import { init, use, type ComposeOption, type EChartsType } from 'echarts/core';
 import { SVGRenderer } from 'echarts/renderers';
-import { el, expertColor } from './dom.js';
+import { expertColor } from './dom.js';
 
 // Apache ECharts, as the report draws its charts (examples/shared/charts.ts), but in the browser and
-// tree-shaken: only the chart types and components below are in the page's charts chunk.
+// tree-shaken: only the chart types and components below are in the page's charts chunk. The page
+// imports this module dynamically (train-view.ts), so that its first view need not wait for it.
 use([LineChart, BarChart, HeatmapChart, GridComponent, LegendComponent, MarkLineComponent, VisualMapPiecewiseComponent, SVGRenderer]);
 
 type Option = ComposeOption<
@@ -16,18 +17,14 @@ type Option = ComposeOption<
 >;
 
 /**
- * One ECharts instance in a box as wide as its figure. It is created at the first `set` (the box
- * must be in the page by then, to have a size) and from then on updated in place with setOption;
- * it follows the box's width (a window resize, a phone turned). The box is an image named
- * `label`, described by the element `describedBy` (the chart's table).
+ * One ECharts instance in `element` (a box as wide as its figure, see chartBox in dom.ts). It is
+ * created at the first `set` (the box must be in the page by then, to have a size) and from then
+ * on updated in place with setOption; it follows the box's width (a window resize, a phone turned).
  */
 export class Chart {
-  readonly element: HTMLDivElement;
   private chart: EChartsType | null = null;
 
-  constructor(label: string, describedBy: string, height: number) {
-    this.element = el('div', { class: 'chart', role: 'img', 'aria-label': label, 'aria-describedby': describedBy, style: `height:${height}px` });
-  }
+  constructor(readonly element: HTMLElement) {}
 
   /** Draws `option` now (setOption renders synchronously): after this call the chart shows it. */
   set(option: Option): void {
@@ -85,19 +82,19 @@ export function lineOption(x: Axis, y: Axis, series: Series[]): Option {
   };
 }
 
-/** Tokens per expert as bars in the experts' colours, with the capacity as a dashed line. */
-export function loadOption(tokensPerExpert: number[], capacity: number): Option {
+/** Tokens per expert as bars in the experts' colours, with the capacity as a dashed line (none before step 1). */
+export function loadOption(tokensPerExpert: number[], capacity: number | null): Option {
   return {
     grid: { left: 44, right: 56, top: 16, bottom: 44 },
     xAxis: { type: 'category', data: tokensPerExpert.map((_, e) => `e${e}`), name: 'expert', nameLocation: 'middle', nameGap: 26 },
     // Room above the capacity line for its bars' labels; the top tick, not a round number, unlabelled.
-    yAxis: { type: 'value', name: 'tokens', nameLocation: 'middle', nameGap: 30, max: (v: { max: number }) => Math.max(v.max, capacity) * 1.15, axisLabel: { showMaxLabel: false } },
+    yAxis: { type: 'value', name: 'tokens', nameLocation: 'middle', nameGap: 30, max: (v: { max: number }) => Math.max(v.max, capacity ?? 1) * 1.15, axisLabel: { showMaxLabel: false } },
     series: [{
       type: 'bar', name: 'tokens', data: tokensPerExpert.map((n, e) => ({ value: n, itemStyle: { color: expertColor(e) } })),
       label: { show: true, position: 'top', fontSize: 10 },
       markLine: {
         symbol: 'none', silent: true, lineStyle: { color: '#222', type: 'dashed', width: 1.5 },
-        label: { position: 'end', formatter: `C = ${capacity}` }, data: [{ yAxis: capacity }],
+        label: { position: 'end', formatter: `C = ${capacity}` }, data: capacity === null ? [] : [{ yAxis: capacity }],
       },
     }],
   };

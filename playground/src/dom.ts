@@ -17,6 +17,14 @@ export function wideTable(title: string, table: HTMLTableElement, note: string):
   return el('div', {}, el('p', { class: 'table-title' }, title), el('div', { class: 'scroll' }, table), el('p', { class: 'note' }, note));
 }
 
+/**
+ * The box a chart is drawn in (charts.ts), in the page from the start: an image named `label`,
+ * described by the element `describedBy` (the chart's table), as wide as its container.
+ */
+export function chartBox(label: string, describedBy: string, height: number): HTMLDivElement {
+  return el('div', { class: 'chart', role: 'img', 'aria-label': label, 'aria-describedby': describedBy, style: `height:${height}px` });
+}
+
 /** Four decimals: what the page shows, and what the browser tests compare with Node's values. */
 export const num = (v: number): string => v.toFixed(4);
 

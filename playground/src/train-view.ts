@@ -1,6 +1,7 @@
-import { Chart, heatOption, lineOption, loadOption, type Series } from './charts.js';
+import type * as ChartsModule from './charts.js';
+import type { Chart, Series } from './charts.js';
 import { costTable } from './cost-view.js';
-import { el, expertColor, num, wideTable } from './dom.js';
+import { chartBox, el, expertColor, num, wideTable } from './dom.js';
 import { backendChoices, trainDefaults, type BackendChoice, type FromWorker, type ModelName, type StepReport, type ToWorker, type TrainKnobs, type TrainMessage } from './protocol.js';
 import { compute, latest, spawnWorker } from './workers.js';
 
@@ -9,6 +10,12 @@ const colors: Record<ModelName, string> = { switch: '#d62728', dense: '#555' };
 const smoothing = 10;
 /** The line charts' table lists step 1, every this many steps and the latest. */
 const tableEvery = 10;
+/**
+ * The charts redraw at most this often (ms); the tables and captions every frame. An ECharts
+ * update of the five charts took 100–200 ms of the page's thread here (headless Chromium, 2
+ * shared cores), in every frame as steps arrive every few tens of ms.
+ */
+const chartInterval = 500;
 const backendLabels: Record<BackendChoice, string> = { cpu: 'cpu', webgl2: 'gpu (webgl2)', webasm: 'gpu (webasm)' };
 
 /** The last run on one backend, kept across resets so that a learner can compare backends. */
@@ -35,6 +42,13 @@ export function mountTrainView(root: HTMLElement): void {
   let ready: Extract<FromWorker, { type: 'ready' }> | null = null;
   let paused = false;
   let frame = 0;
+  /** When the charts last drew (performance.now()), and the timer that draws the steps since, if any. */
+  let chartsDrawn = -Infinity;
+  let chartTimer = 0;
+  /** Whether the charts show a step of this run yet (the first is drawn at once). */
+  let chartsShowSteps = false;
+  /** The knobs of the current run. */
+  let runKnobs: TrainKnobs = { ...knobs };
   let backend: BackendChoice = 'cpu';
   /** The backend the current worker trains on. */
   let runOn: BackendChoice | null = null;
@@ -54,13 +68,25 @@ export function mountTrainView(root: HTMLElement): void {
   const pause = el('button', { type: 'button', id: 'train-pause', disabled: '' }, 'Pause');
   const status = el('p', { class: 'status', role: 'status', id: 'train-status' }, 'Press Start: Switch and its dense twin train side by side in a Web Worker.');
   // The charts and their tables are made once and updated in place as steps arrive; a new run empties them.
-  const charts = {
-    lossStep: new Chart('training loss against step, Switch and dense', 'train-numbers', 240),
-    lossFlops: new Chart('training loss against training FLOPs, Switch and dense', 'train-numbers', 240),
-    entropy: new Chart('router entropy of Switch against step', 'train-numbers', 220),
-    load: new Chart('tokens per expert this step, with the capacity', 'train-load', 220),
-    heat: new Chart('which expert each sub-language goes to', 'train-heat', 240),
+  const boxes = {
+    lossStep: chartBox('training loss against step, Switch and dense', 'train-numbers', 240),
+    lossFlops: chartBox('training loss against training FLOPs, Switch and dense', 'train-numbers', 240),
+    entropy: chartBox('router entropy of Switch against step', 'train-numbers', 220),
+    load: chartBox('tokens per expert this step, with the capacity', 'train-load', 220),
+    heat: chartBox('which expert each sub-language goes to', 'train-heat', 240),
   };
+  // ECharts is a chunk of its own, loaded while the page starts; the charts are drawn once it is there.
+  let echarts: typeof ChartsModule | null = null;
+  let charts: Record<keyof typeof boxes, Chart> | null = null;
+  let chartsFailed = false;
+  const chartsNote = el('div', {});
+  const chartsLoaded = import('./charts.js').then((m) => {
+    echarts = m;
+    charts = Object.fromEntries(Object.entries(boxes).map(([name, box]) => [name, new m.Chart(box)])) as Record<keyof typeof boxes, Chart>;
+  }, (e: unknown) => {
+    chartsFailed = true;
+    chartsNote.replaceChildren(el('p', { class: 'error', role: 'alert' }, `The charts could not load (${String(e)}); their numbers are in the tables.`));
+  });
   const summaryBox = el('div', {});
   const entropyCaption = el('figcaption', {});
   const loadCaption = el('figcaption', {});
@@ -69,12 +95,13 @@ export function mountTrainView(root: HTMLElement): void {
   const heatTable = el('div', {});
   const out = el('div', { class: 'train-out', hidden: '' },
     summaryBox,
+    chartsNote,
     el('div', { class: 'charts' },
-      figure(charts.lossStep, el('figcaption', {}, 'Loss against step')),
-      figure(charts.lossFlops, el('figcaption', {}, 'Loss against training FLOPs')),
-      figure(charts.entropy, entropyCaption),
-      figure(charts.load, loadCaption, tableBox('Table of the expert load', loadTable)),
-      figure(charts.heat, el('figcaption', {}, 'Which expert each sub-language goes to (first choices, recent steps); colours: share ÷ the uniform share 1/E'),
+      figure(boxes.lossStep, el('figcaption', {}, 'Loss against step')),
+      figure(boxes.lossFlops, el('figcaption', {}, 'Loss against training FLOPs')),
+      figure(boxes.entropy, entropyCaption),
+      figure(boxes.load, loadCaption, tableBox('Table of the expert load', loadTable)),
+      figure(boxes.heat, el('figcaption', {}, 'Which expert each sub-language goes to (first choices, recent steps); colours: share ÷ the uniform share 1/E'),
         tableBox('Table of the shares', heatTable)),
     ),
     tableBox(`Table of the three line charts (step 1, every ${tableEvery}th step and the latest)`,
@@ -125,10 +152,15 @@ export function mountTrainView(root: HTMLElement): void {
     ready = null;
     // Nothing of the last run stays in the page, hidden or not.
     out.hidden = true;
-    for (const c of Object.values(charts)) c.clear();
+    for (const c of Object.values(charts ?? {})) c.clear();
     for (const box of [summaryBox, numbersBody, loadTable, heatTable]) box.replaceChildren();
+    clearTimeout(chartTimer);
+    chartTimer = 0;
+    chartsDrawn = -Infinity;
+    chartsShowSteps = false;
+    runKnobs = { ...knobs };
     paused = false;
-    send({ type: 'start', knobs: { ...knobs }, backend });
+    send({ type: 'start', knobs: { ...runKnobs }, backend });
     start.textContent = 'Reset';
     pause.textContent = 'Pause';
     pause.removeAttribute('disabled');
@@ -188,26 +220,42 @@ export function mountTrainView(root: HTMLElement): void {
     if (!ready) return;
     const s = history.switch.at(-1);
     status.textContent = `backend: ${ready.backend} · ` + (s ? `step ${s.step}` : 'compiling kernels for step 1…') + (paused ? ' · paused' : '');
-    const series = (y: (r: StepReport) => number, x: (r: StepReport) => number): Series[] =>
-      (['switch', 'dense'] as const).map((name) => ({ name, color: colors[name], points: smoothed(history[name], y).map((v, i) => [x(history[name][i]!), v]) }));
     const load = s?.load;
     summaryBox.replaceChildren(summary(ready.params));
     // Shown before drawing: a chart takes its box's size.
     out.hidden = false;
+    entropyCaption.textContent = `Router entropy (nats) · now ${s ? num(s.load!.routerEntropy) : '–'}`;
+    loadCaption.textContent = `Expert load · dropped ${num(load?.droppedFraction ?? 0)} of tokens`;
+    // At 'ready' the charts are made with empty axes (while the worker runs step 1); then step 1 is
+    // drawn at once, and later steps at most every chartInterval ms, the last of them always.
+    const wait = chartsDrawn + chartInterval - performance.now();
+    if (!chartsShowSteps || wait <= 0) drawCharts();
+    else chartTimer ||= window.setTimeout(() => { chartTimer = 0; drawCharts(); }, wait);
+    loadTable.replaceChildren(load ? loadNumbers(load.tokensPerExpert, load.capacity) : el('p', {}, '–'));
+    heatTable.replaceChildren(heatNumbers(groupNames, heat));
+    numbersBody.replaceChildren(...numberRows());
+  }
+
+  function drawCharts(): void {
+    if (!echarts || !charts) {
+      // Not loaded yet (a Start within the page's first moments): drawn once it is.
+      if (!chartsFailed) void chartsLoaded.then(() => { frame ||= requestAnimationFrame(() => { frame = 0; render(); }); });
+      return;
+    }
+    const { heatOption, lineOption, loadOption } = echarts;
+    chartsDrawn = performance.now();
+    const series = (y: (r: StepReport) => number, x: (r: StepReport) => number): Series[] =>
+      (['switch', 'dense'] as const).map((name) => ({ name, color: colors[name], points: smoothed(history[name], y).map((v, i) => [x(history[name][i]!), v]) }));
     charts.lossStep.set(lineOption({ name: 'step' }, { name: 'cross-entropy (nats)' }, series((r) => r.loss, (r) => r.step)));
     charts.lossFlops.set(lineOption({ name: 'training FLOPs', si: true }, { name: 'cross-entropy (nats)' }, series((r) => r.loss, (r) => r.flops)));
     charts.entropy.set(lineOption({ name: 'step' }, { name: 'router entropy (nats)' },
       [{ name: 'switch', color: colors.switch, points: history.switch.map((r) => [r.step, r.load!.routerEntropy]) }]));
-    entropyCaption.textContent = `Router entropy (nats) · now ${s ? num(s.load!.routerEntropy) : '–'}`;
-    loadCaption.textContent = `Expert load · dropped ${num(load?.droppedFraction ?? 0)} of tokens`;
-    if (load) {
-      charts.load.set(loadOption(load.tokensPerExpert, load.capacity));
-      charts.heat.set(heatOption(heat[0]!.map((_, e) => `e${e}`), groupNames, shares(heat)));
-    }
-    loadTable.replaceChildren(load ? loadNumbers(load.tokensPerExpert, load.capacity) : el('p', {}, '–'));
-    heatTable.replaceChildren(heatNumbers(groupNames, heat));
-    numbersBody.replaceChildren(...numberRows());
-    if (s && performance.getEntriesByName('first-chart').length === 0) performance.mark('first-chart');
+    const load = history.switch.at(-1)?.load;
+    const E = runKnobs.numExperts;
+    charts.load.set(loadOption(load?.tokensPerExpert ?? new Array<number>(E).fill(0), load?.capacity ?? null));
+    charts.heat.set(heatOption(Array.from({ length: E }, (_, e) => `e${e}`), groupNames, load ? shares(heat) : []));
+    chartsShowSteps = load !== undefined;
+    if (load && performance.getEntriesByName('first-chart').length === 0) performance.mark('first-chart');
   }
 
   /** The line charts' numbers: step 1, every `tableEvery`th step and the latest, the losses smoothed as drawn. */
@@ -254,8 +302,8 @@ function knownCause(b: BackendChoice, message: string): string {
 }
 
 /** A chart, its caption and, unless it is the table below the charts (the line charts'), its table. */
-function figure(chart: Chart, caption: HTMLElement, table?: HTMLElement): HTMLElement {
-  return el('figure', {}, chart.element, caption, ...(table ? [table] : []));
+function figure(chart: HTMLElement, caption: HTMLElement, table?: HTMLElement): HTMLElement {
+  return el('figure', {}, chart, caption, ...(table ? [table] : []));
 }
 
 /** A chart's table, folded under a summary (Enter or Space opens it). */
