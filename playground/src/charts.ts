@@ -8,7 +8,7 @@ import { SVGRenderer } from 'echarts/renderers';
 import { expertColor } from './dom.js';
 
 // Apache ECharts, as the report draws its charts (examples/shared/charts.ts), but in the browser and
-// tree-shaken: only the chart types and components below are in the page's charts chunk. The page
+// tree-shaken: only the chart types and components below are in echarts-*.js (vite.config.ts). The page
 // imports this module dynamically (train-view.ts), so that its first view need not wait for it.
 use([LineChart, BarChart, HeatmapChart, GridComponent, LegendComponent, MarkLineComponent, VisualMapPiecewiseComponent, SVGRenderer]);
 
