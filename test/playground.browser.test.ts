@@ -253,8 +253,11 @@ describe.skipIf(chromiumProblem !== null && !requireBrowser)('the playground in 
     expect(described.map(([role]) => role)).toEqual(Array(5).fill('img'));
     for (const [, id] of described) expect(await page.locator(`#${id}`).evaluate((e) => e.tagName), `#${id}`).toBe('TABLE');
     for (const model of ['switch', 'dense'] as const) {
-      const [summaryLoss, tableLoss] = await Promise.all([
-        page.locator(`#train-summary tr[data-model=${model}] td.loss`).textContent(), page.locator(`#train-numbers tbody tr:last-child td.loss-${model}`).textContent()]);
+      // Both read in one task of the page, so that no step is drawn between them while training goes on.
+      const [summaryLoss, tableLoss] = await page.$eval('#train', (root, m) => [
+        root.querySelector(`#train-summary tr[data-model=${m}] td.loss`)?.textContent,
+        root.querySelector(`#train-numbers tbody tr:last-child td.loss-${m}`)?.textContent,
+      ], model);
       expect(tableLoss, `${model}: the line charts' table's latest loss`).toBe(summaryLoss);
     }
     await page.locator('#train').screenshot({ path: join(screenshots, 'train.png') });

@@ -1,4 +1,5 @@
 import * as echarts from 'echarts';
+import { si } from './si.js';
 
 /**
  * Charts as inline SVG strings, drawn by Apache ECharts' server-side renderer (no browser, no
@@ -20,13 +21,6 @@ function render(option: echarts.EChartsCoreOption, h = height): string {
   const svg = chart.renderToSVGString();
   chart.dispose();
   return svg;
-}
-
-/** A number with an SI prefix and at most 3 significant digits: 25 G, 700 M, 1.5 k, 0.25. */
-export function si(x: number): string {
-  const prefixes: [number, string][] = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
-  const [scale, prefix] = prefixes.find(([p]) => Math.abs(x) >= p) ?? [1, ''];
-  return `${Number((x / scale).toPrecision(3))}${prefix ? ` ${prefix}` : ''}`;
 }
 
 interface Axis {

@@ -5,6 +5,7 @@ import {
 } from 'echarts/components';
 import { init, use, type ComposeOption, type EChartsType } from 'echarts/core';
 import { SVGRenderer } from 'echarts/renderers';
+import { si } from '../../examples/shared/si.js';
 import { expertColor } from './dom.js';
 
 // Apache ECharts, as the report draws its charts (examples/shared/charts.ts), but in the browser and
@@ -41,13 +42,6 @@ export class Chart {
   clear(): void {
     this.chart?.clear();
   }
-}
-
-/** A number with an SI prefix and at most 3 significant digits: 25 G, 700 M, 1.5 k, 0.25 (the report's axis labels). */
-export function si(x: number): string {
-  const prefixes: [number, string][] = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
-  const [scale, prefix] = prefixes.find(([p]) => Math.abs(x) >= p) ?? [1, ''];
-  return `${Number((x / scale).toPrecision(3))}${prefix ? ` ${prefix}` : ''}`;
 }
 
 export interface Series {
