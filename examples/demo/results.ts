@@ -14,33 +14,21 @@ export interface Results {
   runs: RunResult[];
 }
 
+/** The fields results.json takes from a trained run as they are (documented on TrainedRun, train.ts). */
+const carried = [
+  'seed', 'params', 'flopsPerToken', 'switchFlopsPerToken', 'evalSwitchFlopsPerToken', 'evalDroppedFraction', 'finalLoss',
+  'tokensPerSecond', 'wallSeconds', 'droppedFraction', 'routerEntropy', 'tokensPerExpert', 'specialization',
+] as const;
+
 /** One trained run (a spec with a seed), listed once per experiment that uses it. */
-export interface RunResult {
+export type RunResult = Pick<TrainedRun, (typeof carried)[number]> & {
   name: string;
-  seed: number;
   experiment: ExperimentId;
   numExperts: number;
   topK: number;
   capacityFactor: number | null;
   balanceCoef: number | null;
-  params: number;
-  /** Profiled forward FLOPs per token of the whole model, and of the layers in switch positions alone. */
-  flopsPerToken: number;
-  switchFlopsPerToken: number;
-  /** switchFlopsPerToken in eval mode, at the eval capacity factor 2: padded experts compute every slot, padding-free ones the routed tokens. */
-  evalSwitchFlopsPerToken: number;
-  /** The fraction of tokens no expert processed in that eval forward: padding-free experts compute the others' rows only. */
-  evalDroppedFraction: number;
-  /** Held-out cross-entropy (nats) after training. */
-  finalLoss: number;
-  tokensPerSecond: number;
   secondsPerStep: number;
-  wallSeconds: number;
-  /** Means over the last quarter of training. */
-  droppedFraction: number;
-  routerEntropy: number;
-  /** Router choices per expert (before capacity; with expert choice, the experts' picks) over the last quarter of training. */
-  tokensPerExpert: number[];
   /**
    * Each step's load imbalance, averaged over the last quarter of training: the coefficient of
    * variation σ/μ of the tokens per expert, and max/μ (Wang et al. 2024's MaxVio_batch + 1). Per
@@ -48,11 +36,9 @@ export interface RunResult {
    */
   stepLoadCV: number;
   stepLoadMaxOverMean: number;
-  /** [group][expert]: each token group's top-1 router choices over the last quarter of training. */
-  specialization: number[][];
   /** The training curve at up to 60 points: [step, seconds, FLOPs, training loss (moving average)]. */
   curve: [number, number, number, number][];
-}
+};
 
 /** A moving average over a twentieth of the run: per-batch noise hides the trend. */
 export function movingAverage(values: number[]): number[] {
@@ -93,17 +79,15 @@ export function resultsOf(trained: Map<string, TrainedRun>, ids: readonly Experi
   const runs = [...trained.values()];
   return ids.flatMap((experiment) => experiments[experiment].runs.flatMap((spec) => runs.filter((r) => r.spec.name === spec.name).map((run): RunResult => {
     const sw = spec.ffn.kind === 'switch' ? spec.ffn : null;
+    const fields = Object.fromEntries(carried.map((k) => [k, run[k]])) as Pick<TrainedRun, (typeof carried)[number]>;
     return {
-      name: spec.name, seed: run.seed, experiment,
+      name: spec.name, experiment, ...fields,
       numExperts: sw?.numExperts ?? 1, topK: sw?.topK ?? 1,
       capacityFactor: sw?.capacityFactor ?? null, balanceCoef: sw?.balanceCoef ?? null,
-      params: run.params, flopsPerToken: run.flopsPerToken, switchFlopsPerToken: run.switchFlopsPerToken, evalSwitchFlopsPerToken: run.evalSwitchFlopsPerToken, evalDroppedFraction: run.evalDroppedFraction,
-      finalLoss: run.finalLoss, tokensPerSecond: run.tokensPerSecond, secondsPerStep: run.wallSeconds / run.history.length,
-      wallSeconds: run.wallSeconds, droppedFraction: run.droppedFraction, routerEntropy: run.routerEntropy,
-      tokensPerExpert: run.tokensPerExpert,
+      secondsPerStep: run.wallSeconds / run.history.length,
       stepLoadCV: lastQuarterMean(run.history, (r) => loadImbalance(r.choices).cv),
       stepLoadMaxOverMean: lastQuarterMean(run.history, (r) => loadImbalance(r.choices).maxOverMean),
-      specialization: run.specialization, curve: curveOf(run.history),
+      curve: curveOf(run.history),
     };
   })).sort((a, b) => a.seed - b.seed));
 }

@@ -53,15 +53,22 @@ export interface TrainedRun {
   /** The seed of its data, initialization and batches. */
   seed: number;
   params: number;
+  /** Profiled forward FLOPs per token of the whole model, and of the layers in switch positions alone. */
   flopsPerToken: number;
   switchFlopsPerToken: number;
-  /** switchFlopsPerToken in eval mode, at the layers' eval capacity factor (2, SwitchLayer's default). */
+  /**
+   * switchFlopsPerToken in eval mode, at the layers' eval capacity factor (2, SwitchLayer's
+   * default): padded experts compute every slot, padding-free ones the routed tokens.
+   */
   evalSwitchFlopsPerToken: number;
-  /** The fraction of tokens dropped in that eval forward. */
+  /** The fraction of tokens no expert processed in that eval forward: padding-free experts compute the others' rows only. */
   evalDroppedFraction: number;
+  /** Held-out cross-entropy (nats) after training. */
   finalLoss: number;
   tokensPerSecond: number;
+  /** Mean over the last quarter of training. */
   droppedFraction: number;
+  /** Router choices per expert (before capacity; with expert choice, the experts' picks) over the last quarter of training. */
   tokensPerExpert: number[];
   /** Mean router entropy (nats) over the last quarter of training. */
   routerEntropy: number;
