@@ -36,8 +36,10 @@ export function inputFor(k: RouteKnobs): Tensor {
   return embedding.forward(tensor([tokenize(k.text)], { dtype: 'int32' }));
 }
 
-const rows = (data: ArrayLike<number>, width: number): number[][] =>
-  Array.from({ length: data.length / width }, (_, i) => Array.from(data).slice(i * width, (i + 1) * width));
+function rows(data: ArrayLike<number>, width: number): number[][] {
+  const all = Array.from(data);
+  return Array.from({ length: all.length / width }, (_, i) => all.slice(i * width, (i + 1) * width));
+}
 
 export function computeRoute(k: RouteKnobs): RouteResult {
   return tidy(() => {
