@@ -1,6 +1,6 @@
 import { afterAll, beforeEach, describe, it } from 'vitest';
 import { setBackend, type GpuMode } from '@switch-ts/tensor';
-import { modeProblem, poisonArrayPool } from '@switch-ts/tensor/testing';
+import { modeProblem, poisonArrayPool, setElementwisePath } from '@switch-ts/tensor/testing';
 import { requireHeadlessGl } from '../gpu.modes.js';
 import { TOLERANCE } from '../tolerance.js';
 
@@ -59,13 +59,17 @@ const gpuTarget = (mode: GpuMode): Target => ({
 /**
  * The CPU backend computes every element in double, so in float32 it only rounds the result. Its
  * kernels take their outputs from a pool of reused arrays; poisoned here, every array starts as
- * NaN (−7 for int32), so an element a kernel forgets to write fails the comparison.
+ * NaN (−7 for int32), so an element a kernel forgets to write fails the comparison. In float32
+ * the elementwise ops that have wasm SIMD loops run them at every size (by default only outputs
+ * of 1024 elements or more do), so the suite's small shapes test them; the JS loops they stand in
+ * for are the float64 target's.
  */
 const cpuTarget = (dtype: Target['dtype']): Target => ({
   name: `cpu backend, ${dtype}`,
   use: () => {
     setBackend('cpu');
     poisonArrayPool(true);
+    setElementwisePath(dtype === 'float32' ? 'wasm' : 'auto');
   },
   dtype,
   tolerance: dtype === 'float64'
@@ -93,6 +97,7 @@ export function describeTargets(title: string, body: (target: Target) => void): 
         afterAll(() => {
           setBackend('cpu');
           poisonArrayPool(false);
+          setElementwisePath('auto');
         });
         body(target);
       });

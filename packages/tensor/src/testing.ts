@@ -8,4 +8,5 @@ export { modeProblem } from './backend/gpu/modes.js';
 export { setMatmulPath, wasmSimd } from './backend/cpu/matmul.js';
 export { matmulThreads } from './backend/cpu/index.js';
 export { poisonArrayPool } from './backend/cpu/pool.js';
+export { setElementwisePath } from './backend/cpu/wasm/elementwise.js';
 export { THREAD_MIN_WORK } from './backend/cpu/wasm/matmul.js';

@@ -5,6 +5,7 @@ import { registerKernels, type KernelTable } from '../registry.js';
 import { binaryRowLoops, reduceLoops, unaryLoops } from './loops.js';
 import { MatmulWorkspace, matmulBlocked } from './matmul.js';
 import { arrays } from './pool.js';
+import { wasmElementwise, type RowVisit } from './wasm/elementwise.js';
 
 const data = (x: KernelInput): TypedArray => x.handle as TypedArray;
 
@@ -37,7 +38,7 @@ function walkStrided(outShape: Shape, operandStrides: number[][], visit: (i: num
  */
 function forEachRow(
   outShape: Shape, inputs: readonly Shape[],
-  visit: (start: number, offsets: Int32Array, len: number, steps: number[]) => void,
+  visit: RowVisit,
 ): void {
   const n = sizeOf(outShape);
   if (inputs.every((s) => sizeOf(s) === n || sizeOf(s) === 1)) {
@@ -126,18 +127,21 @@ export const cpuKernels: Required<KernelTable> = {
 
   unary: {
     run: ([x], { op }) => {
-      const out = arrays.take(x!.dtype, sizeOf(x!.shape));
-      unaryLoops[op](data(x!), out);
+      const xv = data(x!);
+      const out = arrays.take(x!.dtype, xv.length);
+      if (!wasmElementwise(out.length)?.unary(op, xv, out)) unaryLoops[op](xv, out);
       return out;
     },
   },
 
   binary: {
     run: ([a, b], { op }, outSpec) => {
-      const loop = binaryRowLoops[op];
       const av = data(a!), bv = data(b!);
       const out = arrays.take(outSpec.dtype, sizeOf(outSpec.shape));
-      forEachRow(outSpec.shape, [a!.shape, b!.shape], (start, [oa, ob], len, [sa, sb]) => loop(av, bv, out, start, len, oa!, sa!, ob!, sb!));
+      const rows = (visit: RowVisit) => forEachRow(outSpec.shape, [a!.shape, b!.shape], visit);
+      if (wasmElementwise(out.length)?.binary(op, av, bv, out, rows)) return out;
+      const loop = binaryRowLoops[op];
+      rows((start, [oa, ob], len, [sa, sb]) => loop(av, bv, out, start, len, oa!, sa!, ob!, sb!));
       return out;
     },
   },

@@ -46,14 +46,22 @@ const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((
 const SIMD = (op: number): number[] => [0xfd, ...uleb(op)];
 const PLAIN = {
   'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
-  'i32.div_u': [0x6e], select: [0x1b],
-  'f32x4.add': SIMD(0xe4), 'f32x4.mul': SIMD(0xe6),
+  'i32.div_u': [0x6e], 'i32.and': [0x71], select: [0x1b],
+  'f32.eq': [0x5b], 'f32.ne': [0x5c], 'f32.lt': [0x5d], 'f32.gt': [0x5e], 'f32.le': [0x5f], 'f32.ge': [0x60],
+  'f32.abs': [0x8b], 'f32.neg': [0x8c], 'f32.sqrt': [0x91],
+  'f32.add': [0x92], 'f32.sub': [0x93], 'f32.mul': [0x94], 'f32.div': [0x95], 'f32.min': [0x96], 'f32.max': [0x97],
+  'f32x4.splat': SIMD(0x13), 'i32x4.neg': SIMD(0xa1),
+  'f32x4.eq': SIMD(0x41), 'f32x4.ne': SIMD(0x42), 'f32x4.lt': SIMD(0x43), 'f32x4.gt': SIMD(0x44), 'f32x4.le': SIMD(0x45), 'f32x4.ge': SIMD(0x46),
+  'f32x4.abs': SIMD(0xe0), 'f32x4.neg': SIMD(0xe1), 'f32x4.sqrt': SIMD(0xe3),
+  'f32x4.add': SIMD(0xe4), 'f32x4.sub': SIMD(0xe5), 'f32x4.mul': SIMD(0xe6), 'f32x4.div': SIMD(0xe7),
+  'f32x4.min': SIMD(0xe8), 'f32x4.max': SIMD(0xe9),
 } satisfies Record<string, number[]>;
 
 /** Memory instructions: opcode and natural alignment (log2 of the bytes accessed). */
 const MEMORY = {
   'f32.load': { op: [0x2a], align: 2 },
   'f32.store': { op: [0x38], align: 2 },
+  'i32.store': { op: [0x36], align: 2 },
   'v128.load': { op: SIMD(0x00), align: 4 },
   'v128.load32_splat': { op: SIMD(0x09), align: 2 },
   'v128.store': { op: SIMD(0x0b), align: 4 },

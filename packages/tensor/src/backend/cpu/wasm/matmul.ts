@@ -1,4 +1,5 @@
 import type { MatrixView } from '../matmul.js';
+import { PAGE, wasmApi, type WasmMemory } from './api.js';
 import { matmulModule, type Blocking, type Tile } from './matmul-module.js';
 import { Team, threadsSupported } from './threads.js';
 
@@ -21,18 +22,6 @@ import { Team, threadsSupported } from './threads.js';
  * same loops (the module's `product`) on each, with packing buffers of their own (./threads.ts).
  */
 
-/** The part of the WebAssembly JS API used here (tsconfig's ES2022 lib does not declare it). */
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
-}
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-
 /** matmul-module.ts's `product`: PRODUCT_ARGS byte addresses, strides and sizes. */
 type Product = (...args: number[]) => void;
 
@@ -42,7 +31,6 @@ export const TILE: Tile = { mr: 4, nr: 8 };
 /** Cache blocks: see the measurements in the head comment. */
 export const BLOCKING: Blocking = { mc: 128, kc: 256, nc: 4096 };
 
-const PAGE = 65536;
 /** Past this much wasm memory the JS kernel runs instead (wasm32 addresses 4 GiB; V8 may refuse less). */
 const MAX_BYTES = 2 ** 31;
 /**
@@ -181,10 +169,6 @@ function span(v: MatrixView, rows: number, k: number): number {
 }
 
 const roundUp = (x: number, multiple: number) => Math.ceil(x / multiple) * multiple;
-
-function wasmApi(): WasmApi | undefined {
-  return (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-}
 
 let simdSupported: boolean | undefined;
 

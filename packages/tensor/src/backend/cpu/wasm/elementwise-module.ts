@@ -1,0 +1,167 @@
+import type { BinaryOp, UnaryOp } from '../../backend.js';
+import { assemble, FunctionBody, type PlainOp } from './assembler.js';
+
+/**
+ * Writes the float32 elementwise module: a loop per op that runs four lanes per instruction, then
+ * finishes the last n mod 4 elements one at a time with the scalar twin of the same instruction.
+ *
+ * Only ops whose wasm instruction gives the bits the shared formula gives (../../formulas.ts) are
+ * here, so the CPU backend's results do not depend on which loop ran. The formulas compute in
+ * double and round once to float32; for +, −, ×, ÷ and √ of float32 operands that equals the
+ * correctly rounded float32 operation (double has more than 2·24 + 2 significand bits), which is
+ * what wasm computes. wasm's min and max are IEEE 754-2019 minimum and maximum, as the formulas
+ * are: NaN wins, −0 < +0. relu is max(v, +0): NaN stays, −0 becomes +0, as in the formula.
+ * Comparisons are IEEE (false with NaN but ≠) and give int32 1 or 0. A NaN result may carry
+ * another payload than JavaScript's; it is still NaN. exp, log, tanh and the rest have no wasm
+ * instruction: they stay in JS, where Math gives the formulas' values.
+ */
+
+type Instruction = { vector: PlainOp; scalar: PlainOp };
+
+/** Binary ops giving float32: the vector instruction and its scalar twin. */
+const ARITHMETIC = {
+  add: { vector: 'f32x4.add', scalar: 'f32.add' },
+  sub: { vector: 'f32x4.sub', scalar: 'f32.sub' },
+  mul: { vector: 'f32x4.mul', scalar: 'f32.mul' },
+  div: { vector: 'f32x4.div', scalar: 'f32.div' },
+  maximum: { vector: 'f32x4.max', scalar: 'f32.max' },
+  minimum: { vector: 'f32x4.min', scalar: 'f32.min' },
+} satisfies Partial<Record<BinaryOp, Instruction>>;
+
+/** Comparisons, giving int32 1 or 0: a lane of the vector result is all ones (−1) or 0. */
+const COMPARISONS = {
+  eq: { vector: 'f32x4.eq', scalar: 'f32.eq' },
+  ne: { vector: 'f32x4.ne', scalar: 'f32.ne' },
+  lt: { vector: 'f32x4.lt', scalar: 'f32.lt' },
+  le: { vector: 'f32x4.le', scalar: 'f32.le' },
+  gt: { vector: 'f32x4.gt', scalar: 'f32.gt' },
+  ge: { vector: 'f32x4.ge', scalar: 'f32.ge' },
+} satisfies Partial<Record<BinaryOp, Instruction>>;
+
+/** Unary ops; relu is max with zero. */
+const UNARY = {
+  neg: { vector: 'f32x4.neg', scalar: 'f32.neg' },
+  abs: { vector: 'f32x4.abs', scalar: 'f32.abs' },
+  sqrt: { vector: 'f32x4.sqrt', scalar: 'f32.sqrt' },
+  relu: { vector: 'f32x4.max', scalar: 'f32.max' },
+} satisfies Partial<Record<UnaryOp, Instruction>>;
+
+export type WasmBinaryOp = keyof typeof ARITHMETIC | keyof typeof COMPARISONS;
+export type WasmUnaryOp = keyof typeof UNARY;
+
+const BINARY: Record<WasmBinaryOp, Instruction> = { ...ARITHMETIC, ...COMPARISONS };
+
+export const wasmBinaryOps = new Set(Object.keys(BINARY)) as ReadonlySet<BinaryOp>;
+export const wasmUnaryOps = new Set(Object.keys(UNARY)) as ReadonlySet<UnaryOp>;
+
+/** Whether a binary op gives int32 (a comparison) rather than float32. */
+export const isComparison = (op: WasmBinaryOp): boolean => op in COMPARISONS;
+
+/**
+ * How each operand of a binary row advances: 'v' one element per output element (a vector load
+ * of four), 's' not at all (a value broadcast along the row: one load, splat to four lanes).
+ */
+export type Steps = 'vv' | 'vs' | 'sv';
+export const STEPS: readonly Steps[] = ['vv', 'vs', 'sv'];
+
+/** The export name of a binary op's row loop, `mul_vs`, or of a unary op's loop, `relu`. */
+export const exportName = (op: WasmBinaryOp, steps: Steps): string => `${op}_${steps}`;
+
+const F32 = 4;
+
+/**
+ * The shared shape of every loop: `operands` (byte addresses, parameters 0…), then out and n.
+ * `lanes(loadVector)` leaves four results on the stack, `single(load)` one; each operand either
+ * advances by its element size or, when broadcast, stays put.
+ */
+function loop(
+  operands: { advances: boolean }[],
+  lanes: (f: FunctionBody, operand: (i: number) => void) => void,
+  single: (f: FunctionBody, operand: (i: number) => void) => void,
+  store: 'f32.store' | 'i32.store',
+): FunctionBody {
+  const f = new FunctionBody(new Array<'i32'>(operands.length + 2).fill('i32'));
+  const out = operands.length, n = out + 1;
+  const [end, vectorEnd] = f.locals('i32', 2);
+  // A broadcast operand is splat once, before the loop.
+  const splats = operands.map((o, i) => {
+    if (o.advances) return -1;
+    const local = f.local('v128');
+    f.get(i).mem('v128.load32_splat').set(local);
+    return local;
+  });
+  const advance = (bytes: number) => {
+    operands.forEach((o, i) => { if (o.advances) f.addTo(i, bytes); });
+    f.addTo(out, bytes);
+  };
+  const below = (limit: number) => () => f.get(out).get(limit).op('i32.lt_u');
+
+  f.get(out).get(n).i32(F32).op('i32.mul').op('i32.add').set(end);
+  f.get(out).get(n).i32(-4).op('i32.and').i32(F32).op('i32.mul').op('i32.add').set(vectorEnd);
+  below(vectorEnd)();
+  f.ifElse(() => f.doWhile(() => {
+    f.get(out);
+    lanes(f, (i) => (operands[i]!.advances ? f.get(i).mem('v128.load') : f.get(splats[i]!)));
+    f.mem('v128.store');
+    advance(4 * F32);
+  }, below(vectorEnd)));
+  below(end)();
+  f.ifElse(() => f.doWhile(() => {
+    f.get(out);
+    single(f, (i) => f.get(i).mem('f32.load'));
+    f.mem(store);
+    advance(F32);
+  }, below(end)));
+  return f;
+}
+
+/** op_steps(a, b, out, n): out[j] = a[j or 0] op b[j or 0] for j < n, byte addresses. */
+function binary(op: WasmBinaryOp, steps: Steps): FunctionBody {
+  const { vector, scalar } = BINARY[op];
+  const comparison = isComparison(op);
+  return loop(
+    [{ advances: steps[0] === 'v' }, { advances: steps[1] === 'v' }],
+    (f, operand) => {
+      operand(0);
+      operand(1);
+      f.op(vector);
+      // All ones (−1) where true: negated, 1.
+      if (comparison) f.op('i32x4.neg');
+    },
+    (f, operand) => {
+      operand(0);
+      operand(1);
+      f.op(scalar);
+    },
+    comparison ? 'i32.store' : 'f32.store',
+  );
+}
+
+/** op(x, out, n): out[j] = op(x[j]) for j < n. */
+function unary(op: WasmUnaryOp): FunctionBody {
+  const { vector, scalar } = UNARY[op];
+  return loop(
+    [{ advances: true }],
+    (f, operand) => {
+      operand(0);
+      if (op === 'relu') f.v128Zero();
+      f.op(vector);
+    },
+    (f, operand) => {
+      operand(0);
+      if (op === 'relu') f.f32(0);
+      f.op(scalar);
+    },
+    'f32.store',
+  );
+}
+
+/** The module's bytes; it imports its memory as env.memory and exports every loop by exportName or op. */
+export function elementwiseModule(): Uint8Array {
+  const functions: Record<string, FunctionBody> = {};
+  for (const op of Object.keys(BINARY) as WasmBinaryOp[]) {
+    for (const steps of STEPS) functions[exportName(op, steps)] = binary(op, steps);
+  }
+  for (const op of Object.keys(UNARY) as WasmUnaryOp[]) functions[op] = unary(op);
+  return assemble({ memory: { module: 'env', field: 'memory', minPages: 1 }, functions });
+}

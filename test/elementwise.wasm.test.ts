@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as T from '@switch-ts/tensor';
+import { tensor } from '@switch-ts/tensor';
+import { setElementwisePath, wasmSimd } from '@switch-ts/tensor/testing';
+import * as A from './arbitraries.js';
+import { binary, relu, unary } from './reference/elementwise.js';
+import type { RefTensor } from './reference/tensor.js';
+
+/**
+ * The float32 elementwise loops in WebAssembly SIMD (packages/tensor/src/backend/cpu/wasm/
+ * elementwise-module.ts) against float64 reference math rounded once to float32: for these ops
+ * that rounding is the exact float32 result, so every element must match bit for bit (any NaN
+ * matches any NaN). Values are float32 numbers of every kind: zeros of both signs, subnormals,
+ * the largest finite, infinities and NaN, so every lane sees the IEEE corner cases, in shapes
+ * whose rows are not multiples of four (the scalar tail) and under every broadcast.
+ */
+
+const special = [0, -0, 1, -1, 2 ** -149, -(2 ** -149), 2 ** -126, 3.4028234663852886e38, -3.4028234663852886e38, Infinity, -Infinity, NaN];
+const f32value = fc.oneof(
+  { weight: 3, arbitrary: fc.double({ min: -1e3, max: 1e3, noNaN: true }).map(Math.fround) },
+  { weight: 1, arbitrary: fc.constantFrom(...special) },
+  { weight: 1, arbitrary: fc.float({ noDefaultInfinity: false }).map(Math.fround) },
+);
+const f32values = (n: number) => fc.array(f32value, { minLength: n, maxLength: n });
+const f32 = (x: RefTensor): T.Tensor => tensor(x.data, { shape: x.shape, dtype: 'float32' });
+
+/** Each op's float64 definition; comparisons as 1 or 0. */
+const BINARY: Record<string, (x: number, y: number) => number> = {
+  add: (x, y) => x + y, sub: (x, y) => x - y, mul: (x, y) => x * y, div: (x, y) => x / y,
+  // IEEE 754-2019 maximum/minimum: NaN wins, −0 < +0 (Math.max/min agree).
+  maximum: Math.max, minimum: Math.min,
+  eq: (x, y) => +(x === y), ne: (x, y) => +(x !== y), lt: (x, y) => +(x < y),
+  le: (x, y) => +(x <= y), gt: (x, y) => +(x > y), ge: (x, y) => +(x >= y),
+};
+const UNARY: Record<string, (x: number) => number> = { neg: (x) => -x, abs: Math.abs, sqrt: Math.sqrt, relu };
+
+/** Bitwise equal after rounding the reference to float32, but that any NaN matches any NaN. */
+function expectSameBits(got: ArrayLike<number>, want: readonly number[], what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = Math.fround(want[i]!);
+    if (Number.isNaN(w) && Number.isNaN(g)) continue;
+    if (!Object.is(g, w)) expect.fail(`${what}: element ${i} is ${g}, the reference ${w}`);
+  }
+}
+
+/** Rows of up to 70 (tails of 0–3 after the vectors) in up to 3 dims, broadcast either way. */
+const pairs = A.broadcastPair({ maxRank: 3, maxDim: 70 }).filter(([a, b]) => A.sizeOf(A.broadcastOf(a, b)) <= 5000)
+  .chain(([a, b]) => fc.tuple(A.dataOf(a, f32values), A.dataOf(b, f32values)));
+
+describe.skipIf(!wasmSimd())('float32 elementwise loops in wasm SIMD', () => {
+  afterEach(() => {
+    setElementwisePath('auto');
+  });
+
+  for (const [op, f] of Object.entries(BINARY)) {
+    it(`${op}: every element as the float64 definition rounded to float32, under broadcasting`, () => {
+      setElementwisePath('wasm');
+      fc.assert(fc.property(pairs, ([a, b]) => {
+        const got = T.tidy(() => (T[op as keyof typeof T] as (x: T.Tensor, y: T.Tensor) => T.Tensor)(f32(a), f32(b)).dataSync());
+        expectSameBits(got, binary(a, b, f).data, `${op} [${a.shape}] [${b.shape}]`);
+      }), { numRuns: 60 });
+    });
+  }
+
+  for (const [op, f] of Object.entries(UNARY)) {
+    it(`${op}: every element as the float64 definition rounded to float32`, () => {
+      setElementwisePath('wasm');
+      fc.assert(fc.property(A.data(A.shape({ maxRank: 2, maxDim: 70 }), f32values), (x) => {
+        const got = T.tidy(() => (T[op as keyof typeof T] as (x: T.Tensor) => T.Tensor)(f32(x)).dataSync());
+        expectSameBits(got, unary(x, f).data, `${op} [${x.shape}]`);
+      }), { numRuns: 60 });
+    });
+  }
+
+  it('gives what the JS loops give, on the default path at sizes that take the wasm loops', () => {
+    fc.assert(fc.property(
+      fc.constantFrom(...Object.keys(BINARY)), A.dataOf([300, 7], f32values), A.dataOf([7], f32values),
+      (op, a, b) => {
+        const run = () => T.tidy(() => Array.from((T[op as keyof typeof T] as (x: T.Tensor, y: T.Tensor) => T.Tensor)(f32(a), f32(b)).dataSync()));
+        const auto = run();
+        setElementwisePath('js');
+        const js = run();
+        setElementwisePath('auto');
+        expectSameBits(auto, js, op);
+      },
+    ), { numRuns: 30 });
+  });
+});
