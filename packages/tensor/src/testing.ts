@@ -9,4 +9,6 @@ export { setMatmulPath, wasmSimd } from './backend/cpu/matmul.js';
 export { matmulThreads } from './backend/cpu/index.js';
 export { poisonArrayPool } from './backend/cpu/pool.js';
 export { setElementwisePath } from './backend/cpu/wasm/elementwise.js';
+export { tensorHeap } from './backend/cpu/wasm/heap.js';
+export { useWasmOptimizer } from './backend/cpu/wasm/optimizer.js';
 export { THREAD_MIN_WORK } from './backend/cpu/wasm/matmul.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Adam, AdamW, SGD, clipGradNorm, memory, tensor, tidy, type Optimizer, type Tensor } from '@switch-ts/tensor';
+import { useWasmOptimizer, wasmSimd } from '@switch-ts/tensor/testing';
 import { componentwiseError, magnitudes } from '../../../test/tolerance.js';
 
 /**
@@ -90,6 +91,47 @@ describe('update rules against the formulas on plain numbers', () => {
       const o = { lr: 0.01, betas: [0.8, 0.99] as [number, number], eps: 1e-6, weightDecay };
       const opt = (p: Tensor) => new AdamW([p], { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay });
       expectMatches(optimize(theta, grads, opt), theta, grads, (t, g) => reference.adam(t, g, o));
+    }));
+  });
+});
+
+describe.skipIf(!wasmSimd())('Adam and AdamW on float32 parameters, stepped in wasm', () => {
+  /** Float32 θ₀ and gradients of odd and even lengths (the wasm step takes coordinates in pairs). */
+  const run32 = fc.integer({ min: 1, max: 41 }).chain((n) => {
+    const vec = fc.array(fc.double({ min: -10, max: 10, noNaN: true }).map(Math.fround), { minLength: n, maxLength: n });
+    return fc.record({ theta: vec, grads: fc.array(vec, { minLength: 1, maxLength: 4 }) });
+  });
+  const o = (weightDecay: number) => ({ lr: 0.01, betas: [0.8, 0.99] as [number, number], eps: 1e-6, weightDecay });
+
+  /** θ and both moments after AdamW's steps on float32 tensors, by the wasm step or the JS loop. */
+  function optimize32(theta: readonly number[], grads: readonly number[][], weightDecay: number, wasm: boolean): number[][] {
+    const previous = useWasmOptimizer(wasm);
+    try {
+      const p = tensor(theta, { dtype: 'float32', requiresGrad: true });
+      const { lr, betas, eps } = o(weightDecay);
+      const opt = new AdamW([p], { lr, betas, eps, weightDecay });
+      for (const g of grads) {
+        p.grad = tensor(g, { dtype: 'float32' });
+        opt.step();
+      }
+      const [m, v] = (opt as unknown as { state: Map<Tensor, { buffers: Tensor[] }> }).state.get(p)!.buffers;
+      return [p, m!, v!].map((t) => Array.from(t.dataSync()));
+    } finally {
+      useWasmOptimizer(previous);
+    }
+  }
+
+  it('store the bits the JS loop stores in θ, m and v', () => {
+    fc.assert(fc.property(run32, fc.constantFrom(0, 0.1), ({ theta, grads }, weightDecay) => {
+      expect(optimize32(theta, grads, weightDecay, true)).toEqual(optimize32(theta, grads, weightDecay, false));
+    }));
+  });
+
+  it('follow the formulas on plain numbers, within float32 rounding', () => {
+    fc.assert(fc.property(run32, fc.constantFrom(0, 0.1), ({ theta, grads }, weightDecay) => {
+      const [got] = optimize32(theta, grads, weightDecay, true);
+      const want = theta.map((t0, i) => reference.adam(t0, grads.map((g) => g[i]!), o(weightDecay)));
+      expect(componentwiseError(got!, want, magnitudes(want, 1))).toBeLessThanOrEqual(1e-6);
     }));
   });
 });

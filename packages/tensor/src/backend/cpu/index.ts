@@ -5,6 +5,7 @@ import { registerKernels, type KernelTable } from '../registry.js';
 import { binaryRowLoops, reduceLoops, unaryLoops } from './loops.js';
 import { MatmulWorkspace, matmulBlocked } from './matmul.js';
 import { arrays } from './pool.js';
+import { tensorHeap } from './wasm/heap.js';
 import { wasmElementwise, type RowVisit } from './wasm/elementwise.js';
 
 const data = (x: KernelInput): TypedArray => x.handle as TypedArray;
@@ -84,9 +85,12 @@ export class CpuBackend implements Backend {
     return values;
   }
   read(handle: DataHandle): TypedArray {
+    const array = handle as TypedArray;
+    // Storage in the wasm heap stays inside: its block is reused once the tensor is disposed.
+    if ((tensorHeap()?.addressOf(array) ?? -1) >= 0) return array.slice();
     // The caller may keep the array (dataSync), so it must never be handed to another tensor.
-    arrays.escape(handle as TypedArray);
-    return handle as TypedArray;
+    arrays.escape(array);
+    return array;
   }
   write(handle: DataHandle, values: TypedArray): void {
     (handle as TypedArray).set(values);

@@ -112,19 +112,15 @@ export function setMatmulPath(next: MatmulPath): MatmulPath {
 function wasmKernel(a: MatrixView, b: MatrixView, out: TypedArray, m: number, n: number, k: number, ws: MatmulWorkspace): WasmMatmul | null {
   if (path === 'js' || !(out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array)) return null;
   if (m * n * k === 0 || (path === 'auto' && m * n * k < WASM_MIN_WORK)) return null;
-  const wasm = ws.wasm();
-  return wasm?.fits(a, b, m, n, k) ? wasm : null;
+  return ws.wasm();
 }
 
 export function matmulBlocked(
   a: MatrixView, b: MatrixView, out: TypedArray, outOffset: number,
   m: number, n: number, k: number, ws: MatmulWorkspace,
 ): void {
-  const wasm = wasmKernel(a, b, out, m, n, k, ws);
-  if (wasm) {
-    wasm.run(a, b, out as Float32Array, outOffset, m, n, k);
-    return;
-  }
+  // The wasm kernel declines (false) only where the wasm heap cannot hold its copies.
+  if (wasmKernel(a, b, out, m, n, k, ws)?.run(a, b, out as Float32Array, outOffset, m, n, k)) return;
   const [ap, bp] = ws.buffers(m, n, k);
   packPanels(a, m, k, MR, ap);
   packPanels(b, n, k, NR, bp);

@@ -1,4 +1,5 @@
-import type { DType, TypedArray } from '../../dtype.js';
+import { dtypeOfArray, type DType, type TypedArray } from '../../dtype.js';
+import { tensorHeap, type WasmHeap } from './wasm/heap.js';
 
 /**
  * A bounded pool of the typed arrays that disposed CPU tensors leave behind, handed out again to
@@ -14,6 +15,12 @@ import type { DType, TypedArray } from '../../dtype.js';
  * layer can hold them: `dataSync()` hands out the storage itself (see CpuBackend.read), so a read
  * array is let go of (`escape`) and never reused, and arrays given by the user (`fromArray`) are
  * never pooled. `memory()` counts live tensors only; the pool's own bytes are `arrayPool()`.
+ *
+ * Where shared wasm memory exists (./wasm/heap.ts) the arrays are views on it, so that the wasm
+ * kernels work on tensors in place. A view there is never handed out: `dataSync()` gets a copy
+ * (CpuBackend.read). A view dropped without `give` (a tensor the garbage collector took, never
+ * disposed) gives its block back when it is collected; such blocks come back only as fast as the
+ * collector runs, which is why dispose and tidy matter more here than for plain arrays.
  */
 
 /** Below this many bytes V8 allocates a typed array on its own heap, as cheap as a plain object. */
@@ -56,15 +63,35 @@ class ArrayPool {
   }
 
   private allocate(dtype: DType, length: number): TypedArray {
-    const array = new makers[dtype](length);
-    if (array.byteLength >= MIN_BYTES) this.owned.add(array);
+    const bytes = length * makers[dtype].BYTES_PER_ELEMENT;
+    if (bytes < MIN_BYTES) return new makers[dtype](length);
+    const heap = tensorHeap();
+    const address = heap?.alloc(bytes) ?? -1;
+    // A full heap leaves the array to the JS heap, where the kernels copy it in and out.
+    const array = address >= 0 ? heap!.view(dtype, address, length) : new makers[dtype](length);
+    if (address >= 0) collected.register(array, { heap: heap!, address }, array);
+    this.owned.add(array);
     return array;
+  }
+
+  /** Lets go of an array the pool will not keep: a block of the heap goes back to it. */
+  private release(array: TypedArray): void {
+    const heap = tensorHeap();
+    const address = heap?.addressOf(array) ?? -1;
+    if (address < 0) return;
+    collected.unregister(array);
+    heap!.free(address);
   }
 
   /** Keeps `array` for the next `take` of its dtype and length, if the pool owns it and has room. */
   give(array: TypedArray): void {
-    if (!this.owned.has(array) || this.bytes + array.byteLength > this.maxBytes) return;
-    const k = key(dtypeOf(array), array.length);
+    if (!this.owned.has(array)) return;
+    if (this.bytes + array.byteLength > this.maxBytes) {
+      this.owned.delete(array);
+      this.release(array);
+      return;
+    }
+    const k = key(dtypeOfArray(array)!, array.length);
     let list = this.free.get(k);
     if (!list) this.free.set(k, (list = []));
     list.push(array);
@@ -81,16 +108,21 @@ class ArrayPool {
   trim(): void {
     for (const [k, list] of this.free) {
       while (this.bytes > this.maxBytes && list.length > 0) {
-        this.bytes -= list.pop()!.byteLength;
+        const array = list.pop()!;
+        this.bytes -= array.byteLength;
         this.arrays--;
+        this.owned.delete(array);
+        this.release(array);
       }
       if (list.length === 0) this.free.delete(k);
     }
   }
 }
 
+/** Blocks of the heap whose view was collected without being given back. */
+const collected = new FinalizationRegistry<{ heap: WasmHeap; address: number }>(({ heap, address }) => heap.free(address));
+
 const key = (dtype: DType, length: number) => `${dtype}:${length}`;
-const dtypeOf = (a: TypedArray): DType => (a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : 'int32');
 
 export const arrays = new ArrayPool();
 

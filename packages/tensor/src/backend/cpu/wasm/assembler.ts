@@ -1,6 +1,7 @@
 /**
  * A small WebAssembly assembler: enough of the binary format (spec §5, "Binary Format") to write
- * the matmul kernels at run time, with no toolchain and no prebuilt .wasm.
+ * the CPU backend's kernels (matmul, elementwise loops, the optimizers' steps) at run time, with
+ * no toolchain and no prebuilt .wasm.
  *
  * A module is a header followed by sections, each an id byte, its size and its content. We write
  * five: types (function signatures), imports (one memory, owned and grown by JavaScript, shared
@@ -11,8 +12,8 @@
  * reads like a .wat file with the stack made explicit.
  */
 
-export type ValType = 'i32' | 'f32' | 'v128';
-const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
+export type ValType = 'i32' | 'f32' | 'f64' | 'v128';
+const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b };
 
 /** Unsigned LEB128. */
 function uleb(value: number): number[] {
@@ -55,6 +56,10 @@ const PLAIN = {
   'f32x4.abs': SIMD(0xe0), 'f32x4.neg': SIMD(0xe1), 'f32x4.sqrt': SIMD(0xe3),
   'f32x4.add': SIMD(0xe4), 'f32x4.sub': SIMD(0xe5), 'f32x4.mul': SIMD(0xe6), 'f32x4.div': SIMD(0xe7),
   'f32x4.min': SIMD(0xe8), 'f32x4.max': SIMD(0xe9),
+  'f64.promote_f32': [0xbb], 'f32.demote_f64': [0xb6],
+  'f64.sqrt': [0x9f], 'f64.add': [0xa0], 'f64.sub': [0xa1], 'f64.mul': [0xa2], 'f64.div': [0xa3],
+  'f64x2.splat': SIMD(0x14), 'f64x2.promote_low_f32x4': SIMD(0x5f), 'f32x4.demote_f64x2_zero': SIMD(0x5e),
+  'f64x2.sqrt': SIMD(0xef), 'f64x2.add': SIMD(0xf0), 'f64x2.sub': SIMD(0xf1), 'f64x2.mul': SIMD(0xf2), 'f64x2.div': SIMD(0xf3),
 } satisfies Record<string, number[]>;
 
 /** Memory instructions: opcode and natural alignment (log2 of the bytes accessed). */
@@ -64,6 +69,8 @@ const MEMORY = {
   'i32.store': { op: [0x36], align: 2 },
   'v128.load': { op: SIMD(0x00), align: 4 },
   'v128.load32_splat': { op: SIMD(0x09), align: 2 },
+  /** Two floats into the low half, zeros above. */
+  'v128.load64_zero': { op: SIMD(0x5d), align: 3 },
   'v128.store': { op: SIMD(0x0b), align: 4 },
 } satisfies Record<string, { op: number[]; align: number }>;
 
@@ -105,6 +112,11 @@ export class FunctionBody {
     const { op, align } = MEMORY[name];
     this.code.push(...op, ...uleb(align), ...uleb(offset));
     return this;
+  }
+
+  /** v128.store64_lane: stores the 64-bit lane `lane` of the vector at address + `offset` (both on the stack). */
+  store64Lane(lane: number, offset = 0): this {
+    return this.bytes(...SIMD(0x5b), ...uleb(3), ...uleb(offset), lane);
   }
 
   get(local: number): this { return this.bytes(0x20, ...uleb(local)); }

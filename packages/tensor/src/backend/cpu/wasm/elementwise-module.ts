@@ -156,12 +156,15 @@ function unary(op: WasmUnaryOp): FunctionBody {
   );
 }
 
-/** The module's bytes; it imports its memory as env.memory and exports every loop by exportName or op. */
-export function elementwiseModule(): Uint8Array {
+/**
+ * The module's bytes; it imports its memory as env.memory (shared, up to `maxPages`, when it is
+ * the tensor heap) and exports every loop by exportName or op.
+ */
+export function elementwiseModule(shared?: { maxPages: number }): Uint8Array {
   const functions: Record<string, FunctionBody> = {};
   for (const op of Object.keys(BINARY) as WasmBinaryOp[]) {
     for (const steps of STEPS) functions[exportName(op, steps)] = binary(op, steps);
   }
   for (const op of Object.keys(UNARY) as WasmUnaryOp[]) functions[op] = unary(op);
-  return assemble({ memory: { module: 'env', field: 'memory', minPages: 1 }, functions });
+  return assemble({ memory: { module: 'env', field: 'memory', minPages: 1, shared }, functions });
 }

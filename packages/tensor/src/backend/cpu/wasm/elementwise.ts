@@ -1,9 +1,10 @@
 import type { TypedArray } from '../../../dtype.js';
 import type { BinaryOp, UnaryOp } from '../../backend.js';
-import { PAGE, wasmApi, type WasmMemory } from './api.js';
+import { wasmApi } from './api.js';
 import {
   elementwiseModule, exportName, isComparison, wasmBinaryOps, wasmUnaryOps, type Steps, type WasmBinaryOp,
 } from './elementwise-module.js';
+import { tensorHeap, WasmHeap } from './heap.js';
 
 /** One row of a broadcasting binary op, as cpu/index.ts's forEachRow hands it out. */
 export type RowVisit = (start: number, offsets: Int32Array, len: number, steps: number[]) => void;
@@ -11,86 +12,54 @@ export type RowVisit = (start: number, offsets: Int32Array, len: number, steps: 
 type Loop = (...args: number[]) => void;
 
 /**
- * The float32 elementwise loops of ./elementwise-module.ts on a wasm memory of their own: the
- * operands are copied in, the loop runs on byte addresses, the result is copied out. A copy is a
- * memcpy (0.04 ns per float in cache on this VM), the JS loops it replaces cost 1.2–3 ns per
- * element (more where a branch mispredicts: relu and gt on random signs, 5–9 ns).
+ * The float32 elementwise loops of ./elementwise-module.ts. They run on the tensors where they
+ * are when those live in the tensor heap (./heap.ts); an operand that lives elsewhere (no heap
+ * here, or an array the user gave) is copied into a block of the heap first, and so is the
+ * result out of one. The JS loops they replace cost 1.2–3 ns per element, more where a branch
+ * mispredicts (relu and gt on random signs, 5–9 ns); these run at 0.5–1 ns counting the call.
  */
 export class WasmElementwise {
-  private readonly memory: WasmMemory;
   private readonly loops: Record<string, Loop>;
-  private floats: Float32Array;
-  private ints: Int32Array;
 
-  constructor() {
-    const api = wasmApi();
-    if (!api) throw new Error('WasmElementwise: this runtime has no WebAssembly');
-    this.memory = new api.Memory({ initial: 1 });
-    const module = new api.Module(elementwiseModule());
-    this.loops = new api.Instance(module, { env: { memory: this.memory } }).exports as Record<string, Loop>;
-    this.floats = new Float32Array(this.memory.buffer);
-    this.ints = new Int32Array(this.memory.buffer);
+  constructor(private readonly heap: WasmHeap) {
+    const api = wasmApi()!;
+    const shared = heap === tensorHeap() ? { maxPages: heap.maxPages } : undefined;
+    const module = new api.Module(elementwiseModule(shared));
+    this.loops = new api.Instance(module, { env: { memory: heap.memory } }).exports as Record<string, Loop>;
   }
 
   /**
    * out = a op b, where `rows` enumerates the output's rows with each operand's offset and step
    * (cpu/index.ts's forEachRow). False, having done nothing, unless the op is one of the module's
-   * and a, b are float32 (and out float32, or int32 for a comparison).
+   * and a, b are float32 (and out float32, or int32 for a comparison), and the heap has room.
    */
   binary(op: BinaryOp, a: TypedArray, b: TypedArray, out: TypedArray, rows: (visit: RowVisit) => void): boolean {
     if (!wasmBinaryOps.has(op) || !(a instanceof Float32Array && b instanceof Float32Array)) return false;
     const comparison = isComparison(op as WasmBinaryOp);
     if (!(comparison ? out instanceof Int32Array : out instanceof Float32Array)) return false;
-    const aAt = 0, bAt = aAt + aligned(a.length), outAt = bAt + aligned(b.length);
-    if (!this.reserve(outAt + aligned(out.length))) return false;
-    this.floats.set(a, aAt / 4);
-    this.floats.set(b, bAt / 4);
-    const loop = (steps: Steps) => this.loops[exportName(op as WasmBinaryOp, steps)]!;
-    const vv = loop('vv'), vs = loop('vs'), sv = loop('sv');
-    rows((start, [oa, ob], len, [sa, sb]) => {
-      // Both steps 0 only on rows of one element, which any of the loops computes.
-      const run = sa === 0 && sb !== 0 ? sv : sb === 0 && sa !== 0 ? vs : vv;
-      run(aAt + 4 * oa!, bAt + 4 * ob!, outAt + 4 * start, len);
+    return this.heap.withAddresses([a, b, out], [out], ([aAt, bAt, outAt]) => {
+      const loop = (steps: Steps) => this.loops[exportName(op as WasmBinaryOp, steps)]!;
+      const vv = loop('vv'), vs = loop('vs'), sv = loop('sv');
+      rows((start, [oa, ob], len, [sa, sb]) => {
+        // Both steps 0 only on rows of one element, which any of the loops computes.
+        const run = sa === 0 && sb !== 0 ? sv : sb === 0 && sa !== 0 ? vs : vv;
+        run(aAt! + 4 * oa!, bAt! + 4 * ob!, outAt! + 4 * start, len);
+      });
     });
-    this.copyOut(outAt, out);
-    return true;
   }
 
-  /** out = op(x); false, having done nothing, unless the op is one of the module's and x, out are float32. */
+  /** out = op(x); false, having done nothing, unless the op is one of the module's, x and out are float32 and the heap has room. */
   unary(op: UnaryOp, x: TypedArray, out: TypedArray): boolean {
     if (!wasmUnaryOps.has(op) || !(x instanceof Float32Array && out instanceof Float32Array)) return false;
-    const xAt = 0, outAt = aligned(x.length);
-    if (!this.reserve(outAt + aligned(out.length))) return false;
-    this.floats.set(x, xAt / 4);
-    this.loops[op]!(xAt, outAt, x.length);
-    this.copyOut(outAt, out);
-    return true;
-  }
-
-  private copyOut(at: number, out: TypedArray): void {
-    const view = out instanceof Int32Array ? this.ints : this.floats;
-    out.set(view.subarray(at / 4, at / 4 + out.length));
-  }
-
-  /** Grows the memory to at least `bytes`; false past MAX_BYTES, where the JS loops run instead. */
-  private reserve(bytes: number): boolean {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return true;
-    if (bytes > MAX_BYTES) return false;
-    this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    // Growing detaches the old buffer.
-    this.floats = new Float32Array(this.memory.buffer);
-    this.ints = new Int32Array(this.memory.buffer);
-    return true;
+    return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops[op]!(xAt!, outAt!, x.length));
   }
 }
 
-/** Past this much memory the JS loops run (wasm32 addresses 4 GiB; V8 may refuse less). */
-const MAX_BYTES = 2 ** 31;
-
 /**
- * Below this many output elements the JS loops run: the copies and the call cost more than the
- * vectors save. Measured: see the head comment of the class.
+ * Below this many output elements the JS loops run: the call and the bookkeeping cost more than
+ * the vectors save. Measured (ops on a tensor, mul, relu, a row add and gt in turn, JS / wasm, ns
+ * per element): 128: 15 / 19; 256: 9 / 10; 512: 5.4–6.4 / 5.4–8.3; 2048: 4.6–5.3 / 2.5–2.9;
+ * 65,536: 6.2–6.7 / 0.65–0.94.
  */
 const WASM_MIN_ELEMENTS = 1024;
 
@@ -113,9 +82,9 @@ let instance: WasmElementwise | null | undefined;
 /** The wasm loops for an output of `size` elements, or null where the JS loops should run. */
 export function wasmElementwise(size: number): WasmElementwise | null {
   if (path === 'js' || (path === 'auto' && size < WASM_MIN_ELEMENTS)) return null;
-  instance ??= wasmApi()?.validate(elementwiseModule()) ? new WasmElementwise() : null;
+  if (instance === undefined) {
+    // Without a tensor heap, a heap of its own for the copies.
+    instance = wasmApi()?.validate(elementwiseModule()) ? new WasmElementwise(tensorHeap() ?? new WasmHeap(false)) : null;
+  }
   return instance;
 }
-
-/** Bytes for `count` floats, rounded up to 16 so that every operand starts on a vector boundary. */
-const aligned = (count: number): number => Math.ceil((count * 4) / 16) * 16;

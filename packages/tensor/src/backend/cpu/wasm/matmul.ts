@@ -1,5 +1,6 @@
 import type { MatrixView } from '../matmul.js';
-import { PAGE, wasmApi, type WasmMemory } from './api.js';
+import { wasmApi } from './api.js';
+import { tensorHeap, WasmHeap } from './heap.js';
 import { matmulModule, type Blocking, type Tile } from './matmul-module.js';
 import { Team, threadsSupported } from './threads.js';
 
@@ -31,8 +32,6 @@ export const TILE: Tile = { mr: 4, nr: 8 };
 /** Cache blocks: see the measurements in the head comment. */
 export const BLOCKING: Blocking = { mc: 128, kc: 256, nc: 4096 };
 
-/** Past this much wasm memory the JS kernel runs instead (wasm32 addresses 4 GiB; V8 may refuse less). */
-const MAX_BYTES = 2 ** 31;
 /**
  * Below this many multiply-adds a product runs on one thread. A split product pays for handing
  * out the jobs and for the copies into and out of wasm memory, which stay on one thread; measured
@@ -49,26 +48,28 @@ export const THREAD_MIN_WORK = 2 ** 22;
  */
 const CHUNKS_PER_THREAD = 2;
 
-/** One instance of the module with its memory, grown as needed and kept for the next call. */
+/**
+ * One instance of the module on the tensor heap (./heap.ts), where the operands and the result
+ * are read and written in place; without one (no SharedArrayBuffer) on a heap of its own, with
+ * the operands copied in and the result out.
+ */
 export class WasmMatmul {
-  private readonly memory: WasmMemory;
   private readonly product: Product;
   private readonly team: Team | null;
-  private heap: Float32Array;
+  /** Each thread's packing buffers, kept for the next call and grown as needed. */
+  private packing = { at: -1, bytes: 0 };
 
   /**
-   * Throws where wasm SIMD is missing: ask wasmSimd() first. With `threads` > 1 (and where
-   * threadsSupported()) the memory is shared and a team of threads − 1 workers starts.
+   * Throws where wasm SIMD is missing: ask wasmSimd() first. With `threads` > 1 (where
+   * threadsSupported() and the heap is shared) a team of threads − 1 workers starts.
    */
-  constructor(threads = 1, readonly tile = TILE, readonly blocking = BLOCKING) {
+  constructor(threads = 1, readonly tile = TILE, readonly blocking = BLOCKING, private readonly heap = tensorHeap() ?? new WasmHeap(false)) {
     const api = wasmApi();
     if (!api) throw new Error('WasmMatmul: this runtime has no WebAssembly');
-    const shared = threads > 1 && threadsSupported() ? { maxPages: MAX_BYTES / PAGE } : undefined;
-    this.memory = new api.Memory(shared ? { initial: 1, maximum: shared.maxPages, shared: true } : { initial: 1 });
+    const shared = heap === tensorHeap() ? { maxPages: heap.maxPages } : undefined;
     const module = new api.Module(matmulModule(tile, blocking, shared));
-    this.product = (new api.Instance(module, { env: { memory: this.memory } }).exports as { product: Product }).product;
-    this.team = shared ? new Team(module, this.memory, threads) : null;
-    this.heap = new Float32Array(this.memory.buffer);
+    this.product = (new api.Instance(module, { env: { memory: heap.memory } }).exports as { product: Product }).product;
+    this.team = shared && threads > 1 && threadsSupported() ? new Team(module, heap.memory, threads) : null;
   }
 
   /** The threads this instance runs products on once its workers have started. */
@@ -83,23 +84,43 @@ export class WasmMatmul {
 
   close(): void {
     this.team?.close();
+    if (this.packing.at >= 0) this.heap.free(this.packing.at);
+    this.packing = { at: -1, bytes: 0 };
   }
 
-  /** Whether the product fits in wasm memory (the copies of A and B, the padded C and the packed blocks). */
-  fits(a: MatrixView, b: MatrixView, m: number, n: number, k: number): boolean {
-    return this.layout(span(a, m, k), span(b, n, k), m, n, k, this.threads).bytes <= MAX_BYTES;
-  }
-
-  /** out[outOffset …] = A·B, m×n row-major, for float32 views (see cpu/matmul.ts). */
-  run(a: MatrixView, b: MatrixView, out: Float32Array, outOffset: number, m: number, n: number, k: number): void {
-    const aSpan = span(a, m, k), bSpan = span(b, n, k);
+  /**
+   * out[outOffset …] = A·B, m×n row-major, for float32 views (see cpu/matmul.ts). False, having
+   * done nothing, where the heap cannot hold what has to be copied into it.
+   */
+  run(a: MatrixView, b: MatrixView, out: Float32Array, outOffset: number, m: number, n: number, k: number): boolean {
+    const { mr, nr } = this.tile;
+    const heap = this.heap, copies: number[] = [];
+    /** The byte address of `length` floats of `data` from `offset`, copied into the heap unless they live there. */
+    const place = (data: Float32Array, offset: number, length: number): number => {
+      const home = heap.addressOf(data);
+      if (home >= 0) return home + 4 * offset;
+      const at = heap.alloc(4 * length);
+      if (at >= 0) {
+        copies.push(at);
+        heap.view('float32', at, length).set(data.subarray(offset, offset + length));
+      }
+      return at;
+    };
     const blocks = this.split(m, n, k);
     const threads = blocks.length > 1 ? this.team!.size : 1;
-    const { aAt, bAt, cAt, scratch, ldc, bytes } = this.layout(aSpan, bSpan, m, n, k, threads);
-    this.reserve(bytes);
-    const heap = this.heap;
-    heap.set(a.data.subarray(a.offset, a.offset + aSpan), aAt / 4);
-    heap.set(b.data.subarray(b.offset, b.offset + bSpan), bAt / 4);
+    const ldc = roundUp(n, nr);
+    const aAt = place(a.data as Float32Array, a.offset, span(a, m, k));
+    const bAt = place(b.data as Float32Array, b.offset, span(b, n, k));
+    // The kernel writes whole tiles: straight into out only if C has no padding.
+    const outHome = heap.addressOf(out);
+    const direct = outHome >= 0 && ldc === n && m % mr === 0;
+    const cAt = direct ? outHome + 4 * outOffset : heap.alloc(4 * roundUp(m, mr) * ldc);
+    if (!direct && cAt >= 0) copies.push(cAt);
+    const scratch = this.scratch(m, n, k, threads);
+    if (aAt < 0 || bAt < 0 || cAt < 0 || !scratch) {
+      for (const at of copies) heap.free(at);
+      return false;
+    }
     const chunks = blocks.map(({ i0, i1, j0, j1 }) => [
       aAt + 4 * i0 * a.rowStride, 4 * a.rowStride, 4 * a.kStride,
       bAt + 4 * j0 * b.rowStride, 4 * b.rowStride, 4 * b.kStride,
@@ -107,9 +128,33 @@ export class WasmMatmul {
     ]);
     if (threads === 1) this.product(...chunks[0]!, scratch[0]!.ap, scratch[0]!.bp);
     else this.team!.run(chunks, scratch, this.product);
-    const c0 = cAt / 4;
-    if (ldc === n) out.set(heap.subarray(c0, c0 + m * n), outOffset);
-    else for (let i = 0; i < m; i++) out.set(heap.subarray(c0 + i * ldc, c0 + i * ldc + n), outOffset + i * n);
+    if (!direct) {
+      const c = heap.view('float32', cAt, roundUp(m, mr) * ldc);
+      if (ldc === n) out.set(c.subarray(0, m * n), outOffset);
+      else for (let i = 0; i < m; i++) out.set(c.subarray(i * ldc, i * ldc + n), outOffset + i * n);
+    }
+    for (const at of copies) heap.free(at);
+    return true;
+  }
+
+  /** Each thread's two packing buffers, 16-byte aligned, in one block kept across calls; null if the heap is full. */
+  private scratch(m: number, n: number, k: number, threads: number): { ap: number; bp: number }[] | null {
+    const { mr, nr } = this.tile;
+    const { mc, kc, nc } = this.blocking;
+    const align = (floats: number) => roundUp(floats * 4, 16);
+    const apBytes = align(Math.min(mc, roundUp(m, mr)) * Math.min(kc, k));
+    const bpBytes = align(Math.min(nc, roundUp(n, nr)) * Math.min(kc, k));
+    const bytes = threads * (apBytes + bpBytes);
+    if (bytes > this.packing.bytes) {
+      if (this.packing.at >= 0) this.heap.free(this.packing.at);
+      const at = this.heap.alloc(bytes);
+      this.packing = at >= 0 ? { at, bytes } : { at: -1, bytes: 0 };
+      if (at < 0) return null;
+    }
+    return Array.from({ length: threads }, (_, t) => {
+      const ap = this.packing.at + t * (apBytes + bpBytes);
+      return { ap, bp: ap + apBytes };
+    });
   }
 
   /**
@@ -133,33 +178,6 @@ export class WasmMatmul {
         ? { i0: 0, i1: m, j0: p0! * nr, j1: Math.min(n, p1! * nr) }
         : { i0: p0! * mr, i1: Math.min(m, p1! * mr), j0: 0, j1: n };
     });
-  }
-
-  /** Byte offsets of the raw operands, the padded C and each thread's two packing buffers, 16-byte aligned. */
-  private layout(aSpan: number, bSpan: number, m: number, n: number, k: number, threads: number) {
-    const { mr, nr } = this.tile;
-    const { mc, kc, nc } = this.blocking;
-    const ldc = roundUp(n, nr);
-    const align = (floats: number) => roundUp(floats * 4, 16);
-    const aAt = 0;
-    const bAt = aAt + align(aSpan);
-    const cAt = bAt + align(bSpan);
-    const apBytes = align(Math.min(mc, roundUp(m, mr)) * Math.min(kc, k));
-    const bpBytes = align(Math.min(nc, ldc) * Math.min(kc, k));
-    const scratchAt = cAt + align(roundUp(m, mr) * ldc);
-    const scratch = Array.from({ length: threads }, (_, t) => {
-      const ap = scratchAt + t * (apBytes + bpBytes);
-      return { ap, bp: ap + apBytes };
-    });
-    return { aAt, bAt, cAt, scratch, ldc, bytes: scratchAt + threads * (apBytes + bpBytes) };
-  }
-
-  private reserve(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return;
-    this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    // Growing detaches the old buffer (a shared one stays, but its length is fixed: get the new one).
-    this.heap = new Float32Array(this.memory.buffer);
   }
 }
 
