@@ -1,5 +1,5 @@
 import { DenseFFN, SwitchLayer, type SwitchLayerOptions, type SwitchStats } from '@switch-ts/switch';
-import { Embedding, Linear, Module, RMSNorm, Rng, arange, profile, tensor, type Tensor } from '@switch-ts/tensor';
+import { Embedding, Linear, Module, RMSNorm, Rng, arange, matmulTransposed, profile, tensor, type Tensor } from '@switch-ts/tensor';
 import type { RoutingGroup } from '../routing-study/experiments.js';
 
 /** The SwitchLayer options of the routing methods since Switch (docs/guide.md §7), passed to the layer as given. */
@@ -63,7 +63,8 @@ class CausalSelfAttention extends Module {
     const H = this.numHeads, dHead = d / H;
     const heads = (t: Tensor): Tensor => t.reshape([B, S, H, dHead]).transpose([0, 2, 1, 3]);
     const q = heads(this.query.forward(x)), k = heads(this.key.forward(x)), v = heads(this.value.forward(x));
-    const scores = q.matmul(k.transpose([0, 1, 3, 2])).mul(1 / Math.sqrt(dHead)).add(this.mask.slice([0, 0], [S, S]));
+    // Q·Kᵀ reads K transposed in place: no copy of K, and none of its gradient.
+    const scores = matmulTransposed(q, k, false, true).mul(1 / Math.sqrt(dHead)).add(this.mask.slice([0, 0], [S, S]));
     const mixed = scores.softmax(-1).matmul(v).transpose([0, 2, 1, 3]).reshape([B, S, d]);
     return this.out.forward(mixed);
   }

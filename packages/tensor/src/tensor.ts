@@ -312,7 +312,7 @@ export function fromArray(values: TypedArray, shape: readonly number[] = [values
     throw new Error(`fromArray: ${values.length} values cannot have shape ${fmt(shape)} (${sizeOf(shape)} elements)`);
   }
   assertFiniteInput('fromArray', () => values, shape);
-  return new Tensor(backend().upload(values, dtype), shape.slice(), dtype);
+  return new Tensor(backend().upload(values, dtype, true), shape.slice(), dtype);
 }
 
 function nest(values: TypedArray, shape: Shape): NestedArray {

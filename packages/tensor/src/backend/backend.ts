@@ -27,8 +27,12 @@ export interface Backend {
   /** The mode that really runs (gpu.js's mode for the gpu backend); undefined for the CPU. */
   readonly mode?: string;
 
-  /** Takes ownership of `values` (the CPU backend keeps the array itself). */
-  upload(values: TypedArray, dtype: DType): DataHandle;
+  /**
+   * Takes ownership of `values`. With `share` (fromArray) the CPU backend keeps the array itself,
+   * so that the caller's writes show in the tensor; without, it may keep a copy where its kernels
+   * want storage (the wasm heap).
+   */
+  upload(values: TypedArray, dtype: DType, share?: boolean): DataHandle;
   /** The values as a typed array of `dtype`. The caller must not modify the result. */
   read(handle: DataHandle, dtype: DType): TypedArray;
   /** The values, resolved when the device has them (`Tensor.data()`); defaults to `read`. */

@@ -4,7 +4,7 @@ import type { Backend, DataHandle, KernelInput } from '../backend.js';
 import { registerKernels, type KernelTable } from '../registry.js';
 import { binaryRowLoops, reduceLoops, unaryLoops } from './loops.js';
 import { MatmulWorkspace, matmulBlocked } from './matmul.js';
-import { arrays } from './pool.js';
+import { arrays, POOL_MIN_BYTES } from './pool.js';
 import { tensorHeap } from './wasm/heap.js';
 import { wasmElementwise, type RowVisit } from './wasm/elementwise.js';
 
@@ -81,8 +81,12 @@ function forEachLine(shape: Shape, axis: number, visit: (start: number, outIndex
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
 
-  upload(values: TypedArray): DataHandle {
-    return values;
+  upload(values: TypedArray, dtype: DType, share = false): DataHandle {
+    if (share || !tensorHeap() || values.byteLength < POOL_MIN_BYTES) return values;
+    // Into the wasm heap, where the wasm kernels read it in place (a weight is read every step).
+    const stored = arrays.take(dtype, values.length);
+    stored.set(values);
+    return stored;
   }
   read(handle: DataHandle): TypedArray {
     const array = handle as TypedArray;

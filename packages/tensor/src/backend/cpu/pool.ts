@@ -23,8 +23,8 @@ import { tensorHeap, type WasmHeap } from './wasm/heap.js';
  * collector runs, which is why dispose and tidy matter more here than for plain arrays.
  */
 
-/** Below this many bytes V8 allocates a typed array on its own heap, as cheap as a plain object. */
-const MIN_BYTES = 256;
+/** Below this many bytes V8 allocates a typed array on its own heap, as cheap as a plain object: not pooled. */
+export const POOL_MIN_BYTES = 256;
 
 const makers = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
 
@@ -64,7 +64,7 @@ class ArrayPool {
 
   private allocate(dtype: DType, length: number): TypedArray {
     const bytes = length * makers[dtype].BYTES_PER_ELEMENT;
-    if (bytes < MIN_BYTES) return new makers[dtype](length);
+    if (bytes < POOL_MIN_BYTES) return new makers[dtype](length);
     const heap = tensorHeap();
     const address = heap?.alloc(bytes) ?? -1;
     // A full heap leaves the array to the JS heap, where the kernels copy it in and out.
