@@ -5,7 +5,8 @@ import { tensor } from '@switch-ts/tensor';
 import { setElementwisePath, wasmSimd } from '@switch-ts/tensor/testing';
 import * as A from './arbitraries.js';
 import { binary, relu, unary } from './reference/elementwise.js';
-import type { RefTensor } from './reference/tensor.js';
+import { transpose } from './reference/indexing.js';
+import { unravel as unravelIn, type RefTensor } from './reference/tensor.js';
 
 /**
  * The float32 elementwise loops in WebAssembly SIMD (packages/tensor/src/backend/cpu/wasm/
@@ -73,6 +74,36 @@ describe.skipIf(!wasmSimd())('float32 elementwise loops in wasm SIMD', () => {
       }), { numRuns: 60 });
     });
   }
+
+  it('transpose, broadcastTo and slice copy every element where the reference puts it (float32 bits, int32), in up to 5 dims', () => {
+    setElementwisePath('wasm');
+    const blocks = A.shape({ maxRank: 5, maxDim: 9 }).filter((sh) => A.sizeOf(sh) <= 4000).chain((sh) => fc.record({
+      x: A.dataOf(sh, f32values), perm: A.permutation(sh.length), dtype: fc.constantFrom('float32' as const, 'int32' as const),
+      ones: fc.array(fc.boolean(), { minLength: sh.length, maxLength: sh.length }),
+      cut: fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: sh.length, maxLength: sh.length }),
+    }));
+    fc.assert(fc.property(blocks, ({ x, perm, dtype, ones, cut }) => {
+      const values = dtype === 'int32' ? x.data.map((v) => (Number.isFinite(v) ? Math.trunc(Math.max(-1e9, Math.min(1e9, v))) | 0 : 7)) : x.data;
+      const input: RefTensor = { shape: x.shape, data: values };
+      // broadcastTo: the input with some dims set to 1, expanded back to the full shape.
+      const narrow: RefTensor = { shape: x.shape.map((d, i) => (ones[i] ? 1 : d)), data: [] };
+      narrow.data = Array.from({ length: A.sizeOf(narrow.shape) }, (_, i) => values[i]!);
+      const wide = binary(narrow, { shape: x.shape, data: new Array(A.sizeOf(x.shape)).fill(0) }, (v) => v).data;
+      // slice: from begin, size dims, inside the shape.
+      const begin = x.shape.map((d, i) => cut[i]![0] % d), size = x.shape.map((d, i) => 1 + (cut[i]![1] % (d - begin[i]!)));
+      const sliced = transpose({ shape: size, data: Array.from({ length: A.sizeOf(size) }, (_, i) => {
+        const index = unravelIn(i, size).map((c, d) => c + begin[d]!);
+        return values[index.reduce((o, c, d) => o * x.shape[d]! + c, 0)]!;
+      }) }, [...size.keys()]).data;
+      const t = (r: RefTensor) => tensor(r.data, { shape: r.shape, dtype });
+      const [gotT, gotB, gotS] = T.tidy(() => [
+        T.transpose(t(input), perm), T.broadcastTo(t(narrow), x.shape), T.slice(t(input), begin, size),
+      ].map((y) => Array.from(y.dataSync())));
+      expectSameBits(gotT!, transpose(input, perm).data, `transpose [${x.shape}] by [${perm}]`);
+      expectSameBits(gotB!, wide, `broadcastTo [${narrow.shape}] → [${x.shape}]`);
+      expectSameBits(gotS!, sliced, `slice [${x.shape}] at [${begin}] size [${size}]`);
+    }), { numRuns: 150 });
+  });
 
   it('gives what the JS loops give, on the default path at sizes that take the wasm loops', () => {
     fc.assert(fc.property(

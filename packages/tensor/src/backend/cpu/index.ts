@@ -59,6 +59,8 @@ function forEachRow(
  * Transpose, broadcast, slice and pad differ only in the strides and offsets they pass.
  */
 function copyStrided(shape: Shape, x: TypedArray, from: number, fromStrides: readonly number[], out: TypedArray, to: number, toStrides: readonly number[]): void {
+  const size = sizeOf(shape);
+  if (size === 0 || wasmElementwise(size)?.copy(shape, x, from, fromStrides, out, to, toStrides)) return;
   if (shape.length === 0) {
     out[to] = x[from]!;
     return;

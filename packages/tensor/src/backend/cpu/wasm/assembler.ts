@@ -46,7 +46,7 @@ const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((
 /** Instructions without immediates. SIMD ones carry the 0xFD prefix and a LEB128 sub-opcode. */
 const SIMD = (op: number): number[] => [0xfd, ...uleb(op)];
 const PLAIN = {
-  'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
+  'i32.eq': [0x46], 'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b], 'i32.le_u': [0x4d], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
   'i32.div_u': [0x6e], 'i32.and': [0x71], select: [0x1b],
   'f32.eq': [0x5b], 'f32.ne': [0x5c], 'f32.lt': [0x5d], 'f32.gt': [0x5e], 'f32.le': [0x5f], 'f32.ge': [0x60],
   'f32.abs': [0x8b], 'f32.neg': [0x8c], 'f32.sqrt': [0x91],
@@ -66,6 +66,7 @@ const PLAIN = {
 const MEMORY = {
   'f32.load': { op: [0x2a], align: 2 },
   'f32.store': { op: [0x38], align: 2 },
+  'i32.load': { op: [0x28], align: 2 },
   'i32.store': { op: [0x36], align: 2 },
   'v128.load': { op: SIMD(0x00), align: 4 },
   'v128.load32_splat': { op: SIMD(0x09), align: 2 },

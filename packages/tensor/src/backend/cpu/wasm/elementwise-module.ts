@@ -156,6 +156,65 @@ function unary(op: WasmUnaryOp): FunctionBody {
   );
 }
 
+/** How many dims `copy` walks; a block of more (after merging contiguous dims) stays in JS. */
+export const COPY_RANK = 4;
+
+/**
+ * copy(src, dst, n0…n3, s0…s3, t0…t3): the block of n0×n1×n2×n3 4-byte elements whose element
+ * (i0, i1, i2, i3) is read at src + Σ i·s and written at dst + Σ i·t (byte strides), every n ≥ 1.
+ * Transpose, slice, pad and broadcast are this copy with other strides (cpu/index.ts's
+ * copyStrided). Rows that are contiguous on both sides move as vectors of four; other rows one
+ * element at a time, as integers, so that float bits, NaN payloads included, go through as they are.
+ */
+function copy(): FunctionBody {
+  const f = new FunctionBody(new Array<'i32'>(2 + 3 * COPY_RANK).fill('i32'));
+  const [src, dst] = [0, 1];
+  const n = (d: number) => 2 + d, s = (d: number) => 2 + COPY_RANK + d, t = (d: number) => 2 + 2 * COPY_RANK + d;
+  const count = f.locals('i32', COPY_RANK), from = f.locals('i32', COPY_RANK), to = f.locals('i32', COPY_RANK);
+  const [a, b, left] = f.locals('i32', 3);
+  const last = COPY_RANK - 1;
+  const countDown = (local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
+
+  const row = () => {
+    f.get(from[last - 1]!).set(a);
+    f.get(to[last - 1]!).set(b);
+    f.get(s(last)).i32(F32).op('i32.eq').get(t(last)).i32(F32).op('i32.eq').op('i32.and');
+    f.ifElse(() => {
+      f.get(n(last)).i32(4).op('i32.div_u').tee(left);
+      f.ifElse(() => f.doWhile(() => {
+        f.get(b).get(a).mem('v128.load').mem('v128.store');
+        f.addTo(a, 16).addTo(b, 16);
+      }, countDown(left)));
+      f.get(n(last)).i32(3).op('i32.and').tee(left);
+      f.ifElse(() => f.doWhile(() => {
+        f.get(b).get(a).mem('i32.load').mem('i32.store');
+        f.addTo(a, F32).addTo(b, F32);
+      }, countDown(left)));
+    }, () => {
+      f.get(n(last)).set(left);
+      f.doWhile(() => {
+        f.get(b).get(a).mem('i32.load').mem('i32.store');
+        f.get(a).get(s(last)).op('i32.add').set(a);
+        f.get(b).get(t(last)).op('i32.add').set(b);
+      }, countDown(left));
+    });
+  };
+  /** The loop over dim d (< last), its body the loop over d + 1 or, at last − 1, a row. */
+  const loop = (d: number) => {
+    f.get(n(d)).set(count[d]!);
+    f.get(d === 0 ? src : from[d - 1]!).set(from[d]!);
+    f.get(d === 0 ? dst : to[d - 1]!).set(to[d]!);
+    f.doWhile(() => {
+      if (d === last - 1) row();
+      else loop(d + 1);
+      f.get(from[d]!).get(s(d)).op('i32.add').set(from[d]!);
+      f.get(to[d]!).get(t(d)).op('i32.add').set(to[d]!);
+    }, countDown(count[d]!));
+  };
+  loop(0);
+  return f;
+}
+
 /**
  * The module's bytes; it imports its memory as env.memory (shared, up to `maxPages`, when it is
  * the tensor heap) and exports every loop by exportName or op.
@@ -166,5 +225,6 @@ export function elementwiseModule(shared?: { maxPages: number }): Uint8Array {
     for (const steps of STEPS) functions[exportName(op, steps)] = binary(op, steps);
   }
   for (const op of Object.keys(UNARY) as WasmUnaryOp[]) functions[op] = unary(op);
+  functions.copy = copy();
   return assemble({ memory: { module: 'env', field: 'memory', minPages: 1, shared }, functions });
 }

@@ -1,8 +1,9 @@
 import type { TypedArray } from '../../../dtype.js';
+import type { Shape } from '../../../shape.js';
 import type { BinaryOp, UnaryOp } from '../../backend.js';
 import { wasmApi } from './api.js';
 import {
-  elementwiseModule, exportName, isComparison, wasmBinaryOps, wasmUnaryOps, type Steps, type WasmBinaryOp,
+  COPY_RANK, elementwiseModule, exportName, isComparison, wasmBinaryOps, wasmUnaryOps, type Steps, type WasmBinaryOp,
 } from './elementwise-module.js';
 import { tensorHeap, WasmHeap } from './heap.js';
 
@@ -48,11 +49,48 @@ export class WasmElementwise {
     });
   }
 
+  /**
+   * Copies the block of `shape` from x to out, element c read at from + Σ c·fromStrides and written
+   * at to + Σ c·toStrides (in elements), as cpu/index.ts's copyStrided. False, having done nothing,
+   * unless the elements are 4 bytes (float32, int32), the block has at most COPY_RANK dims once
+   * contiguous ones are merged, and the heap has room.
+   */
+  copy(shape: Shape, x: TypedArray, from: number, fromStrides: readonly number[], out: TypedArray, to: number, toStrides: readonly number[]): boolean {
+    if (x.BYTES_PER_ELEMENT !== 4 || out.BYTES_PER_ELEMENT !== 4) return false;
+    const dims = mergeDims(shape, fromStrides, toStrides);
+    if (dims.length > COPY_RANK) return false;
+    while (dims.length < COPY_RANK) dims.unshift({ n: 1, from: 0, to: 0 });
+    return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops.copy!(
+      xAt! + 4 * from, outAt! + 4 * to, ...dims.map((d) => d.n), ...dims.map((d) => 4 * d.from), ...dims.map((d) => 4 * d.to),
+    ));
+  }
+
   /** out = op(x); false, having done nothing, unless the op is one of the module's, x and out are float32 and the heap has room. */
   unary(op: UnaryOp, x: TypedArray, out: TypedArray): boolean {
     if (!wasmUnaryOps.has(op) || !(x instanceof Float32Array && out instanceof Float32Array)) return false;
     return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops[op]!(xAt!, outAt!, x.length));
   }
+}
+
+/**
+ * The dims of a strided block, without those of size 1, and with each dim merged into the one
+ * before it where both sides step over it contiguously: a transpose of [B, S, H, D] to
+ * [B, H, S, D] stays 4 dims, a slice of whole rows becomes 1.
+ */
+function mergeDims(shape: Shape, fromStrides: readonly number[], toStrides: readonly number[]): { n: number; from: number; to: number }[] {
+  const dims: { n: number; from: number; to: number }[] = [];
+  shape.forEach((n, d) => {
+    if (n === 1) return;
+    const prev = dims[dims.length - 1];
+    if (prev && prev.from === fromStrides[d]! * n && prev.to === toStrides[d]! * n) {
+      prev.n *= n;
+      prev.from = fromStrides[d]!;
+      prev.to = toStrides[d]!;
+    } else {
+      dims.push({ n, from: fromStrides[d]!, to: toStrides[d]! });
+    }
+  });
+  return dims;
 }
 
 /**

@@ -44,10 +44,12 @@ const countDown = (f: FunctionBody, local: number) => () => f.get(local).i32(1).
 
 /**
  * pack(src, rowStride, kStride, rows, depth, dst): `rows` rows of a strided matrix (strides in
- * bytes) into panels of `width` rows, `depth` long. Transposed operands are just other strides:
- * all four combinations run at 32–43 GFLOP/s from 128² to 1024², so this scalar copy needs no
- * vector variant. The last panel is zero-padded: its extra lanes only reach C's padding, which
- * is never copied out, but zeros keep stale memory (NaN, subnormals) out of the arithmetic.
+ * bytes) into panels of `width` rows, `depth` long. Transposed operands are just other strides.
+ * Where a panel's rows are adjacent floats (rowStride 4: B as stored, or A read transposed, as
+ * in a weight's gradient), each step of k copies them as width/4 vectors; otherwise one float at
+ * a time. The vector copy took packing from 8% of a demo training step to N%. The last panel is
+ * zero-padded: its extra lanes only reach C's padding, which is never copied out, but zeros keep
+ * stale memory (NaN, subnormals) out of the arithmetic.
  */
 function pack(width: number): FunctionBody {
   const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
@@ -58,6 +60,27 @@ function pack(width: number): FunctionBody {
   f.get(depth).i32(width * F32).op('i32.mul').set(panelBytes);
   f.get(dst).set(panel);
   f.doWhile(() => {
+    // A whole panel of adjacent rows: vectors along each step of k.
+    f.get(rowStride).i32(F32).op('i32.eq');
+    f.get(row).i32(width).op('i32.add').get(rows).op('i32.le_u');
+    f.op('i32.and');
+    f.ifElse(() => {
+      f.get(src).get(row).i32(F32).op('i32.mul').op('i32.add').set(s);
+      f.get(panel).set(d);
+      f.get(depth).set(kk);
+      f.doWhile(() => {
+        for (let q = 0; q < width / 4; q++) f.get(d).get(s).mem('v128.load', 16 * q).mem('v128.store', 16 * q);
+        next(s, kStride);
+        f.addTo(d, width * F32);
+      }, countDown(f, kk));
+      f.addTo(row, width);
+    }, () => packLanes());
+    next(panel, panelBytes);
+  }, () => f.get(row).get(rows).op('i32.lt_u'));
+  return f;
+
+  /** One row of the panel at a time, zeros past the last row. */
+  function packLanes(): void {
     f.get(panel).set(lane);
     f.get(panel).i32(width * F32).op('i32.add').set(laneEnd);
     f.doWhile(() => {
@@ -79,9 +102,7 @@ function pack(width: number): FunctionBody {
       f.addTo(row, 1);
       f.addTo(lane, F32);
     }, () => f.get(lane).get(laneEnd).op('i32.ne'));
-    next(panel, panelBytes);
-  }, () => f.get(row).get(rows).op('i32.lt_u'));
-  return f;
+  }
 }
 
 /**
