@@ -5,7 +5,7 @@ import { tensor } from '@switch-ts/tensor';
 import { setElementwisePath, wasmSimd } from '@switch-ts/tensor/testing';
 import * as A from './arbitraries.js';
 import { binary, relu, unary } from './reference/elementwise.js';
-import { transpose } from './reference/indexing.js';
+import { gather, transpose } from './reference/indexing.js';
 import { unravel as unravelIn, type RefTensor } from './reference/tensor.js';
 
 /**
@@ -74,6 +74,43 @@ describe.skipIf(!wasmSimd())('float32 elementwise loops in wasm SIMD', () => {
       }), { numRuns: 60 });
     });
   }
+
+  it('cast from int32 to float32 rounds as the float64 value rounded to float32, past 2^24 too', () => {
+    setElementwisePath('wasm');
+    const int32 = fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: -300, max: 300 }), fc.constantFrom(2 ** 24 + 1, -(2 ** 24) - 3, 2 ** 31 - 1, -(2 ** 31)));
+    fc.assert(fc.property(fc.array(int32, { minLength: 0, maxLength: 70 }), (values) => {
+      const got = T.tidy(() => T.cast(tensor(values, { dtype: 'int32' }), 'float32').dataSync());
+      expectSameBits(got, values, `cast [${values.length}]`);
+    }), { numRuns: 100 });
+  });
+
+  it('gather picks and indexAdd adds whole rows, in order of the index list (duplicates add twice), on any axis', () => {
+    setElementwisePath('wasm');
+    const cases = A.shape({ minRank: 1, maxRank: 3, maxDim: 9 }).chain((sh) => A.axis(sh.length).map((a) => (a + sh.length) % sh.length).chain((axis) => fc.record({
+      x: A.dataOf(sh, f32values), axis: fc.constant(axis),
+      indices: fc.array(fc.nat(sh[axis]! - 1), { maxLength: 12 }),
+    }))).chain(({ x, axis, indices }) => fc.record({
+      x: fc.constant(x), axis: fc.constant(axis), indices: fc.constant(indices),
+      src: A.dataOf(x.shape.map((d, i) => (i === axis ? indices.length : d)), f32values),
+    }));
+    fc.assert(fc.property(cases, ({ x, axis, indices, src }) => {
+      const idx = () => tensor(indices, { dtype: 'int32' });
+      const [picked, added] = T.tidy(() => [T.gather(f32(x), idx(), axis), T.indexAdd(f32(x), idx(), f32(src), axis)].map((t) => Array.from(t.dataSync())));
+      expectSameBits(picked!, gather(x, indices, axis).data, `gather [${x.shape}] axis ${axis}`);
+      // Each add rounds to float32, as the kernel's; the reference adds in double and rounds once.
+      const want = x.data.map(Math.fround);
+      const [outer, inner] = [A.sizeOf(x.shape.slice(0, axis)), A.sizeOf(x.shape.slice(axis + 1))];
+      for (let o = 0; o < outer; o++) {
+        indices.forEach((row, j) => {
+          for (let i = 0; i < inner; i++) {
+            const at = (o * x.shape[axis]! + row) * inner + i;
+            want[at] = Math.fround(want[at]! + src.data[(o * indices.length + j) * inner + i]!);
+          }
+        });
+      }
+      expectSameBits(added!, want, `indexAdd [${x.shape}] axis ${axis}`);
+    }), { numRuns: 150 });
+  });
 
   it('transpose, broadcastTo and slice copy every element where the reference puts it (float32 bits, int32), in up to 5 dims', () => {
     setElementwisePath('wasm');

@@ -32,7 +32,9 @@ export const sqrt = unary('sqrt', true, (g, _x, y) => g.div(y.mul(2)));
 export const abs = unary('abs', false, (g, x) => g.mul(unaryKernel('sign', x)));
 export const tanh = unary('tanh', true, (g, _x, y) => g.mul(sub(1, y.mul(y))));
 export const sigmoid = unary('sigmoid', true, (g, _x, y) => g.mul(y.mul(sub(1, y))));
-export const relu = unary('relu', false, (g, x) => g.mul(x.gt(0)));
+// The mask is cast to g's dtype so that the product is of one float dtype (the CPU's wasm loops
+// take float32 × float32); 0 and 1 are exact in every float, so the gradient is the same.
+export const relu = unary('relu', false, (g, x) => g.mul(cast(x.gt(0), g.dtype)));
 /** GELU in its tanh form (see backend/formulas.ts for the formula and its derivative). */
 export const gelu = unary('gelu', true, (g, x) => g.mul(unaryKernel('geluGrad', x)));
 

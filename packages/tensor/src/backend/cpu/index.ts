@@ -130,7 +130,7 @@ export const cpuKernels: Required<KernelTable> = {
       const result = arrays.take(out.dtype, xv.length);
       // Float → int truncates toward zero, like PyTorch's .to(torch.int32).
       if (out.dtype === 'int32') for (let i = 0; i < result.length; i++) result[i] = Math.trunc(xv[i]!);
-      else result.set(xv);
+      else if (!wasmElementwise(xv.length)?.castInt32(xv, result)) result.set(xv);
       return result;
     },
   },
@@ -338,6 +338,7 @@ export const cpuKernels: Required<KernelTable> = {
       const xv = data(x!), iv = data(indices!);
       const [outer, len, inner] = splitAtAxis(x!.shape, axis);
       const out = arrays.take(x!.dtype, outer * iv.length * inner);
+      if (wasmElementwise(out.length)?.gather(xv, iv, out, outer, len, inner)) return out;
       for (let o = 0; o < outer; o++) {
         for (let j = 0; j < iv.length; j++) {
           const src = (o * len + iv[j]!) * inner;
@@ -354,6 +355,7 @@ export const cpuKernels: Required<KernelTable> = {
       out.set(data(x!));
       const sv = data(src!), iv = data(indices!);
       const [outer, len, inner] = splitAtAxis(x!.shape, axis);
+      if (wasmElementwise(sv.length)?.indexAdd(out, iv, sv, outer, len, inner)) return out;
       for (let o = 0; o < outer; o++) {
         for (let j = 0; j < iv.length; j++) {
           const dst = (o * len + iv[j]!) * inner, from = (o * iv.length + j) * inner;

@@ -52,6 +52,7 @@ const PLAIN = {
   'f32.abs': [0x8b], 'f32.neg': [0x8c], 'f32.sqrt': [0x91],
   'f32.add': [0x92], 'f32.sub': [0x93], 'f32.mul': [0x94], 'f32.div': [0x95], 'f32.min': [0x96], 'f32.max': [0x97],
   'f32x4.splat': SIMD(0x13), 'i32x4.neg': SIMD(0xa1),
+  'f32.convert_i32_s': [0xb2], 'f32x4.convert_i32x4_s': SIMD(0xfa),
   'f32x4.eq': SIMD(0x41), 'f32x4.ne': SIMD(0x42), 'f32x4.lt': SIMD(0x43), 'f32x4.gt': SIMD(0x44), 'f32x4.le': SIMD(0x45), 'f32x4.ge': SIMD(0x46),
   'f32x4.abs': SIMD(0xe0), 'f32x4.neg': SIMD(0xe1), 'f32x4.sqrt': SIMD(0xe3),
   'f32x4.add': SIMD(0xe4), 'f32x4.sub': SIMD(0xe5), 'f32x4.mul': SIMD(0xe6), 'f32x4.div': SIMD(0xe7),

@@ -79,6 +79,7 @@ function loop(
   lanes: (f: FunctionBody, operand: (i: number) => void) => void,
   single: (f: FunctionBody, operand: (i: number) => void) => void,
   store: 'f32.store' | 'i32.store',
+  load: 'f32.load' | 'i32.load' = 'f32.load',
 ): FunctionBody {
   const f = new FunctionBody(new Array<'i32'>(operands.length + 2).fill('i32'));
   const out = operands.length, n = out + 1;
@@ -108,7 +109,7 @@ function loop(
   below(end)();
   f.ifElse(() => f.doWhile(() => {
     f.get(out);
-    single(f, (i) => f.get(i).mem('f32.load'));
+    single(f, (i) => f.get(i).mem(load));
     f.mem(store);
     advance(F32);
   }, below(end)));
@@ -154,6 +155,72 @@ function unary(op: WasmUnaryOp): FunctionBody {
     },
     'f32.store',
   );
+}
+
+/**
+ * castInt32(x, out, n): int32 to float32, rounding to nearest even past 2^24 as JavaScript's
+ * conversion does (the int is exact in a double, which then rounds once to float32).
+ */
+function castInt32(): FunctionBody {
+  return loop(
+    [{ advances: true }],
+    (f, operand) => { operand(0); f.op('f32x4.convert_i32x4_s'); },
+    (f, operand) => { operand(0); f.op('f32.convert_i32_s'); },
+    'f32.store',
+    'i32.load',
+  );
+}
+
+/**
+ * The loops over rows chosen by an index list, shared by gatherRows and addRows: for j < count,
+ * `row(from, to)` on the row of `rowBytes` at picked + indices[j]·rowBytes and the row at
+ * listed + j·rowBytes (byte addresses; `picked` is the side the index chooses).
+ */
+function indexedRows(
+  f: FunctionBody, [picked, indices, listed, count, rowBytes]: number[],
+  vector: (to: number, from: number) => void, single: (to: number, from: number) => void, pickedIsTarget: boolean,
+): void {
+  const [p, q, left, end, vectorEnd] = f.locals('i32', 5);
+  f.get(count).ifElse(() => f.doWhile(() => {
+    f.get(picked).get(indices).mem('i32.load').get(rowBytes).op('i32.mul').op('i32.add').set(p);
+    f.get(listed).set(q);
+    f.get(p).get(rowBytes).op('i32.add').set(end);
+    f.get(p).get(rowBytes).i32(-16).op('i32.and').op('i32.add').set(vectorEnd);
+    const [to, from] = pickedIsTarget ? [p, q] : [q, p];
+    f.get(p).get(vectorEnd).op('i32.lt_u').ifElse(() => f.doWhile(() => {
+      vector(to, from);
+      f.addTo(p, 16).addTo(q, 16);
+    }, () => f.get(p).get(vectorEnd).op('i32.lt_u')));
+    f.get(p).get(end).op('i32.lt_u').ifElse(() => f.doWhile(() => {
+      single(to, from);
+      f.addTo(p, F32).addTo(q, F32);
+    }, () => f.get(p).get(end).op('i32.lt_u')));
+    f.addTo(indices, F32);
+    f.get(listed).get(rowBytes).op('i32.add').set(listed);
+    f.get(count).i32(1).op('i32.sub').tee(left).set(count);
+  }, () => f.get(left)));
+}
+
+/** gatherRows(src, indices, dst, count, rowBytes): row j of dst = row indices[j] of src (4-byte elements, moved as bits). */
+function gatherRows(): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32']);
+  indexedRows(f, [0, 1, 2, 3, 4],
+    (to, from) => f.get(to).get(from).mem('v128.load').mem('v128.store'),
+    (to, from) => f.get(to).get(from).mem('i32.load').mem('i32.store'), false);
+  return f;
+}
+
+/**
+ * addRows(dst, indices, src, count, rowBytes): row indices[j] of dst += row j of src, float32, in
+ * order of j (an index listed twice adds twice). A float32 add gives the bits of the double sum
+ * rounded once, as the JS loop computes.
+ */
+function addRows(): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32']);
+  indexedRows(f, [0, 1, 2, 3, 4],
+    (to, from) => f.get(to).get(to).mem('v128.load').get(from).mem('v128.load').op('f32x4.add').mem('v128.store'),
+    (to, from) => f.get(to).get(to).mem('f32.load').get(from).mem('f32.load').op('f32.add').mem('f32.store'), true);
+  return f;
 }
 
 /** How many dims `copy` walks; a block of more (after merging contiguous dims) stays in JS. */
@@ -226,5 +293,8 @@ export function elementwiseModule(shared?: { maxPages: number }): Uint8Array {
   }
   for (const op of Object.keys(UNARY) as WasmUnaryOp[]) functions[op] = unary(op);
   functions.copy = copy();
+  functions.castInt32 = castInt32();
+  functions.gatherRows = gatherRows();
+  functions.addRows = addRows();
   return assemble({ memory: { module: 'env', field: 'memory', minPages: 1, shared }, functions });
 }

@@ -65,6 +65,36 @@ export class WasmElementwise {
     ));
   }
 
+  /**
+   * index_select along the middle axis of x viewed as [outer, len, inner]: out[o, j, :] =
+   * x[o, indices[j], :]. False, having done nothing, unless x has 4-byte elements and the heap has room.
+   */
+  gather(x: TypedArray, indices: TypedArray, out: TypedArray, outer: number, len: number, inner: number): boolean {
+    if (x.BYTES_PER_ELEMENT !== 4 || !(indices instanceof Int32Array)) return false;
+    const count = indices.length;
+    return this.heap.withAddresses([x, indices, out], [out], ([xAt, iAt, outAt]) => {
+      for (let o = 0; o < outer; o++) this.loops.gatherRows!(xAt! + 4 * o * len * inner, iAt!, outAt! + 4 * o * count * inner, count, 4 * inner);
+    });
+  }
+
+  /**
+   * index_add in place on out viewed as [outer, len, inner]: out[o, indices[j], :] += src[o, j, :]
+   * in order of j. False, having done nothing, unless out and src are float32 and the heap has room.
+   */
+  indexAdd(out: TypedArray, indices: TypedArray, src: TypedArray, outer: number, len: number, inner: number): boolean {
+    if (!(out instanceof Float32Array && src instanceof Float32Array && indices instanceof Int32Array)) return false;
+    const count = indices.length;
+    return this.heap.withAddresses([out, indices, src], [out], ([outAt, iAt, srcAt]) => {
+      for (let o = 0; o < outer; o++) this.loops.addRows!(outAt! + 4 * o * len * inner, iAt!, srcAt! + 4 * o * count * inner, count, 4 * inner);
+    });
+  }
+
+  /** out = x as float32, for int32 x; false, having done nothing, for other dtypes or where the heap has no room. */
+  castInt32(x: TypedArray, out: TypedArray): boolean {
+    if (!(x instanceof Int32Array && out instanceof Float32Array)) return false;
+    return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops.castInt32!(xAt!, outAt!, x.length));
+  }
+
   /** out = op(x); false, having done nothing, unless the op is one of the module's, x and out are float32 and the heap has room. */
   unary(op: UnaryOp, x: TypedArray, out: TypedArray): boolean {
     if (!wasmUnaryOps.has(op) || !(x instanceof Float32Array && out instanceof Float32Array)) return false;
