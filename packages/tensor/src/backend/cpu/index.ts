@@ -3,7 +3,7 @@ import { broadcastStrides, sizeOf, splitAtAxis, stridesOf, type Shape } from '..
 import type { Backend, DataHandle, KernelInput } from '../backend.js';
 import { registerKernels, type KernelTable } from '../registry.js';
 import { binaryRowLoops, reduceLoops, unaryLoops } from './loops.js';
-import { MatmulWorkspace, matmulBlocked } from './matmul.js';
+import { MatmulWorkspace, matmulBlocked, type BatchOffsets } from './matmul.js';
 import { arrays, POOL_MIN_BYTES } from './pool.js';
 import { tensorHeap } from './wasm/heap.js';
 import { wasmElementwise, type RowVisit } from './wasm/elementwise.js';
@@ -189,13 +189,13 @@ export const cpuKernels: Required<KernelTable> = {
       const aBatch = broadcastStrides(a!.shape.slice(0, -2), batchShape).map((s) => s * m * k);
       const bBatch = broadcastStrides(b!.shape.slice(0, -2), batchShape).map((s) => s * k * n);
       const av = data(a!), bv = data(b!);
-      walkStrided(batchShape, [aBatch, bBatch], (batch, o) => {
-        matmulBlocked(
-          { data: av, offset: o[0]!, rowStride: transA ? 1 : k, kStride: transA ? m : 1 },
-          { data: bv, offset: o[1]!, rowStride: transB ? k : 1, kStride: transB ? 1 : n },
-          out, batch * m * n, m, n, k, workspace,
-        );
-      });
+      const batches: BatchOffsets[] = [];
+      walkStrided(batchShape, [aBatch, bBatch], (batch, o) => batches.push([o[0]!, o[1]!, batch * m * n]));
+      matmulBlocked(
+        { data: av, offset: 0, rowStride: transA ? 1 : k, kStride: transA ? m : 1 },
+        { data: bv, offset: 0, rowStride: transB ? k : 1, kStride: transB ? 1 : n },
+        out, m, n, k, batches, workspace,
+      );
       return out;
     },
   },

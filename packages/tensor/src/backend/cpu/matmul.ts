@@ -115,12 +115,22 @@ function wasmKernel(a: MatrixView, b: MatrixView, out: TypedArray, m: number, n:
   return ws.wasm();
 }
 
+/** The element offsets of one product of a batch: its A and B (added to the views' offsets) and its C in `out`. */
+export type BatchOffsets = readonly [a: number, b: number, out: number];
+
+/** C = A·B for every product of the batch: on the wasm kernel, or one by one on the JS kernel below. */
 export function matmulBlocked(
-  a: MatrixView, b: MatrixView, out: TypedArray, outOffset: number,
-  m: number, n: number, k: number, ws: MatmulWorkspace,
+  a: MatrixView, b: MatrixView, out: TypedArray, m: number, n: number, k: number,
+  batches: readonly BatchOffsets[], ws: MatmulWorkspace,
 ): void {
   // The wasm kernel declines (false) only where the wasm heap cannot hold its copies.
-  if (wasmKernel(a, b, out, m, n, k, ws)?.run(a, b, out as Float32Array, outOffset, m, n, k)) return;
+  if (wasmKernel(a, b, out, m, n, k, ws)?.run(a, b, out as Float32Array, m, n, k, batches)) return;
+  for (const [aOffset, bOffset, outOffset] of batches) {
+    matmulJs({ ...a, offset: a.offset + aOffset }, { ...b, offset: b.offset + bOffset }, out, outOffset, m, n, k, ws);
+  }
+}
+
+function matmulJs(a: MatrixView, b: MatrixView, out: TypedArray, outOffset: number, m: number, n: number, k: number, ws: MatmulWorkspace): void {
   const [ap, bp] = ws.buffers(m, n, k);
   packPanels(a, m, k, MR, ap);
   packPanels(b, n, k, NR, bp);
