@@ -29,8 +29,13 @@ export const POOL_MIN_BYTES = 256;
 const makers = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
 
 class ArrayPool {
-  /** Free arrays by dtype and length; the last freed is handed out first (warm in cache). */
-  private readonly free = new Map<string, TypedArray[]>();
+  /**
+   * Free plain arrays by dtype and length, and free blocks of the wasm heap by size class (any
+   * dtype and length of that class takes a new view on one); the last freed goes out first (warm
+   * in cache). A class spans an eighth of a power of two, so that the tensors whose lengths move a
+   * little from step to step (an expert's share of the tokens) reuse each other's blocks.
+   */
+  private readonly free = new Map<string, (TypedArray | number)[]>();
   /** Arrays this pool allocated that no one outside the tensor layer has seen. */
   private readonly owned = new WeakSet<TypedArray>();
   bytes = 0;
@@ -44,7 +49,7 @@ class ArrayPool {
    * kernel that writes every element. (Zeroing what it will overwrite cost 7% of a training step.)
    */
   take(dtype: DType, length: number): TypedArray {
-    const array = this.reuse(dtype, length) ?? this.allocate(dtype, length);
+    const array = this.fromHeap(dtype, length) ?? this.plain(dtype, length);
     return this.poison ? array.fill(dtype === 'int32' ? -7 : Number.NaN) : array;
   }
 
@@ -53,49 +58,62 @@ class ArrayPool {
     return this.take(dtype, length).fill(0);
   }
 
-  private reuse(dtype: DType, length: number): TypedArray | undefined {
-    const reused = this.free.get(key(dtype, length))?.pop();
-    if (reused) {
-      this.bytes -= reused.byteLength;
-      this.arrays--;
-    }
-    return reused;
-  }
-
-  private allocate(dtype: DType, length: number): TypedArray {
+  /** A view on a block of the heap, pooled or new; undefined for small arrays, without a heap, or when it is full. */
+  private fromHeap(dtype: DType, length: number): TypedArray | undefined {
     const bytes = length * makers[dtype].BYTES_PER_ELEMENT;
-    if (bytes < POOL_MIN_BYTES) return new makers[dtype](length);
     const heap = tensorHeap();
-    const address = heap?.alloc(bytes) ?? -1;
+    if (!heap || bytes < POOL_MIN_BYTES) return undefined;
+    const size = blockSize(bytes);
+    const address = (this.pop(`block:${size}`, size) as number | undefined) ?? heap.alloc(size);
     // A full heap leaves the array to the JS heap, where the kernels copy it in and out.
-    const array = address >= 0 ? heap!.view(dtype, address, length) : new makers[dtype](length);
-    if (address >= 0) collected.register(array, { heap: heap!, address }, array);
+    if (address < 0) return undefined;
+    const array = heap.view(dtype, address, length);
+    collected.register(array, { heap, address }, array);
     this.owned.add(array);
     return array;
   }
 
-  /** Lets go of an array the pool will not keep: a block of the heap goes back to it. */
-  private release(array: TypedArray): void {
-    const heap = tensorHeap();
-    const address = heap?.addressOf(array) ?? -1;
-    if (address < 0) return;
-    collected.unregister(array);
-    heap!.free(address);
+  private plain(dtype: DType, length: number): TypedArray {
+    const reused = this.pop(key(dtype, length), length * makers[dtype].BYTES_PER_ELEMENT) as TypedArray | undefined;
+    if (reused) return reused;
+    const array = new makers[dtype](length);
+    if (array.byteLength >= POOL_MIN_BYTES) this.owned.add(array);
+    return array;
   }
 
-  /** Keeps `array` for the next `take` of its dtype and length, if the pool owns it and has room. */
+  private pop(k: string, bytes: number): TypedArray | number | undefined {
+    const entry = this.free.get(k)?.pop();
+    if (entry !== undefined) {
+      this.bytes -= bytes;
+      this.arrays--;
+    }
+    return entry;
+  }
+
+  /**
+   * Keeps `array` (or, for a view on the heap, its block) for a later `take`, if the pool owns it
+   * and has room; a block it has no room for goes back to the heap.
+   */
   give(array: TypedArray): void {
     if (!this.owned.has(array)) return;
-    if (this.bytes + array.byteLength > this.maxBytes) {
+    const heap = tensorHeap();
+    const address = heap?.addressOf(array) ?? -1;
+    if (address >= 0) {
       this.owned.delete(array);
-      this.release(array);
-      return;
+      collected.unregister(array);
+      const size = blockSize(array.byteLength);
+      if (this.bytes + size > this.maxBytes) heap!.free(address);
+      else this.push(`block:${size}`, address, size);
+    } else if (this.bytes + array.byteLength <= this.maxBytes) {
+      this.push(key(dtypeOfArray(array)!, array.length), array, array.byteLength);
     }
-    const k = key(dtypeOfArray(array)!, array.length);
+  }
+
+  private push(k: string, entry: TypedArray | number, bytes: number): void {
     let list = this.free.get(k);
     if (!list) this.free.set(k, (list = []));
-    list.push(array);
-    this.bytes += array.byteLength;
+    list.push(entry);
+    this.bytes += bytes;
     this.arrays++;
   }
 
@@ -104,19 +122,29 @@ class ArrayPool {
     this.owned.delete(array);
   }
 
-  /** Drops pooled arrays until at most `maxBytes` are kept. */
+  /** Drops pooled arrays and blocks (back to the heap) until at most `maxBytes` are kept. */
   trim(): void {
     for (const [k, list] of this.free) {
       while (this.bytes > this.maxBytes && list.length > 0) {
-        const array = list.pop()!;
-        this.bytes -= array.byteLength;
+        const entry = list.pop()!;
+        if (typeof entry === 'number') {
+          this.bytes -= Number(k.slice('block:'.length));
+          tensorHeap()!.free(entry);
+        } else {
+          this.bytes -= entry.byteLength;
+          this.owned.delete(entry);
+        }
         this.arrays--;
-        this.owned.delete(array);
-        this.release(array);
       }
       if (list.length === 0) this.free.delete(k);
     }
   }
+}
+
+/** The heap block for `bytes`: rounded up to an eighth of its power of two, and to whole 64-byte lines. */
+function blockSize(bytes: number): number {
+  const step = Math.max(64, 2 ** (31 - Math.clz32(bytes)) / 8);
+  return Math.ceil(bytes / step) * step;
 }
 
 /** Blocks of the heap whose view was collected without being given back. */
