@@ -1,4 +1,5 @@
 import type { TypedArray } from '../../dtype.js';
+import { KernelSwitch, type KernelPath } from './wasm/api.js';
 import { WasmMatmul, wasmSimd } from './wasm/matmul.js';
 import { getThreads, threadsGeneration } from './wasm/threads.js';
 
@@ -96,22 +97,19 @@ export class MatmulWorkspace {
   }
 }
 
-export type MatmulPath = 'auto' | 'js' | 'wasm';
-let path: MatmulPath = 'auto';
+const kernelSwitch = new KernelSwitch(WASM_MIN_WORK);
 
 /**
  * For tests (exported through @switch-ts/tensor/testing): 'js' forces the JS kernel, 'wasm' the
  * wasm one at any size (still only for float32, and only where wasm SIMD runs). Returns the previous path.
  */
-export function setMatmulPath(next: MatmulPath): MatmulPath {
-  const previous = path;
-  path = next;
-  return previous;
+export function setMatmulPath(next: KernelPath): KernelPath {
+  return kernelSwitch.set(next);
 }
 
 function wasmKernel(a: MatrixView, b: MatrixView, out: TypedArray, m: number, n: number, k: number, ws: MatmulWorkspace): WasmMatmul | null {
-  if (path === 'js' || !(out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array)) return null;
-  if (m * n * k === 0 || (path === 'auto' && m * n * k < WASM_MIN_WORK)) return null;
+  if (!(out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array)) return null;
+  if (m * n * k === 0 || !kernelSwitch.wasm(m * n * k)) return null;
   return ws.wasm();
 }
 

@@ -18,32 +18,24 @@ import { assemble, FunctionBody, type PlainOp } from './assembler.js';
 
 type Instruction = { vector: PlainOp; scalar: PlainOp };
 
-/** Binary ops giving float32: the vector instruction and its scalar twin. */
+/** The vector instruction on four float32 lanes and its scalar twin, `f32x4.add` and `f32.add`. */
+const f32 = <Name extends 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'neg' | 'abs' | 'sqrt'>(
+  name: Name,
+) => ({ vector: `f32x4.${name}`, scalar: `f32.${name}` }) as const satisfies Instruction;
+
+/** Binary ops giving float32. */
 const ARITHMETIC = {
-  add: { vector: 'f32x4.add', scalar: 'f32.add' },
-  sub: { vector: 'f32x4.sub', scalar: 'f32.sub' },
-  mul: { vector: 'f32x4.mul', scalar: 'f32.mul' },
-  div: { vector: 'f32x4.div', scalar: 'f32.div' },
-  maximum: { vector: 'f32x4.max', scalar: 'f32.max' },
-  minimum: { vector: 'f32x4.min', scalar: 'f32.min' },
+  add: f32('add'), sub: f32('sub'), mul: f32('mul'), div: f32('div'), maximum: f32('max'), minimum: f32('min'),
 } satisfies Partial<Record<BinaryOp, Instruction>>;
 
 /** Comparisons, giving int32 1 or 0: a lane of the vector result is all ones (−1) or 0. */
 const COMPARISONS = {
-  eq: { vector: 'f32x4.eq', scalar: 'f32.eq' },
-  ne: { vector: 'f32x4.ne', scalar: 'f32.ne' },
-  lt: { vector: 'f32x4.lt', scalar: 'f32.lt' },
-  le: { vector: 'f32x4.le', scalar: 'f32.le' },
-  gt: { vector: 'f32x4.gt', scalar: 'f32.gt' },
-  ge: { vector: 'f32x4.ge', scalar: 'f32.ge' },
+  eq: f32('eq'), ne: f32('ne'), lt: f32('lt'), le: f32('le'), gt: f32('gt'), ge: f32('ge'),
 } satisfies Partial<Record<BinaryOp, Instruction>>;
 
 /** Unary ops; relu is max with zero. */
 const UNARY = {
-  neg: { vector: 'f32x4.neg', scalar: 'f32.neg' },
-  abs: { vector: 'f32x4.abs', scalar: 'f32.abs' },
-  sqrt: { vector: 'f32x4.sqrt', scalar: 'f32.sqrt' },
-  relu: { vector: 'f32x4.max', scalar: 'f32.max' },
+  neg: f32('neg'), abs: f32('abs'), sqrt: f32('sqrt'), relu: f32('max'),
 } satisfies Partial<Record<UnaryOp, Instruction>>;
 
 export type WasmBinaryOp = keyof typeof ARITHMETIC | keyof typeof COMPARISONS;

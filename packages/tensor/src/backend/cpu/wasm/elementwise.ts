@@ -1,7 +1,7 @@
 import type { TypedArray } from '../../../dtype.js';
 import type { Shape } from '../../../shape.js';
 import type { BinaryOp, UnaryOp } from '../../backend.js';
-import { wasmApi } from './api.js';
+import { KernelSwitch, wasmApi, type KernelPath } from './api.js';
 import {
   COPY_RANK, elementwiseModule, exportName, isComparison, wasmBinaryOps, wasmUnaryOps, type Steps, type WasmBinaryOp,
 } from './elementwise-module.js';
@@ -131,25 +131,22 @@ function mergeDims(shape: Shape, fromStrides: readonly number[], toStrides: read
  */
 const WASM_MIN_ELEMENTS = 1024;
 
-export type ElementwisePath = 'auto' | 'js' | 'wasm';
-let path: ElementwisePath = 'auto';
+const kernelSwitch = new KernelSwitch(WASM_MIN_ELEMENTS);
 
 /**
  * For tests (exported through @switch-ts/tensor/testing): 'js' forces the JS loops, 'wasm' the
  * wasm ones at any size (still only for their ops and dtypes, and only where wasm SIMD runs).
  * Returns the previous path.
  */
-export function setElementwisePath(next: ElementwisePath): ElementwisePath {
-  const previous = path;
-  path = next;
-  return previous;
+export function setElementwisePath(next: KernelPath): KernelPath {
+  return kernelSwitch.set(next);
 }
 
 let instance: WasmElementwise | null | undefined;
 
 /** The wasm loops for an output of `size` elements, or null where the JS loops should run. */
 export function wasmElementwise(size: number): WasmElementwise | null {
-  if (path === 'js' || (path === 'auto' && size < WASM_MIN_ELEMENTS)) return null;
+  if (!kernelSwitch.wasm(size)) return null;
   if (instance === undefined) {
     // Without a tensor heap, a heap of its own for the copies.
     instance = wasmApi()?.validate(elementwiseModule()) ? new WasmElementwise(tensorHeap() ?? new WasmHeap(false)) : null;
