@@ -12,9 +12,9 @@ import { tensorHeap, type WasmHeap } from './wasm/heap.js';
  * outputs came from the pool.
  *
  * Only arrays the pool itself allocated come back to it, and only if nobody outside the tensor
- * layer can hold them: `dataSync()` hands out the storage itself (see CpuBackend.read), so a read
- * array is let go of (`escape`) and never reused, and arrays given by the user (`fromArray`) are
- * never pooled. `memory()` counts live tensors only; the pool's own bytes are `arrayPool()`.
+ * layer can hold them: `dataSync()` hands out a plain array's storage itself (see CpuBackend.read),
+ * so a read plain array is let go of (`escape`) and never reused, and arrays given by the user
+ * (`fromArray`) are never pooled. `memory()` counts live tensors only; the pool's own bytes are `arrayPool()`.
  *
  * Where shared wasm memory exists (./wasm/heap.ts) the arrays are views on it, so that the wasm
  * kernels work on tensors in place. A view there is never handed out: `dataSync()` gets a copy
