@@ -204,6 +204,8 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([x], { op, axis }) => {
       const [outer, len, inner] = splitAtAxis(x!.shape, axis);
       const out = arrays.take(x!.dtype, outer * inner);
+      const wasm = op === 'sum' ? wasmElementwise(outer * len * inner) : null;
+      if (wasm && (inner === 1 ? wasm.sumLines(data(x!), out, outer, len) : wasm.sumColumns(data(x!), out, outer, len, inner))) return out;
       if (reduceScratch.length < inner) reduceScratch = new Float64Array(inner);
       reduceLoops[op](data(x!), out, outer, len, inner, reduceScratch);
       return out;

@@ -68,11 +68,15 @@ const MEMORY = {
   'f32.load': { op: [0x2a], align: 2 },
   'f32.store': { op: [0x38], align: 2 },
   'i32.load': { op: [0x28], align: 2 },
+  'f64.load': { op: [0x2b], align: 3 },
+  'f64.store': { op: [0x39], align: 3 },
   'i32.store': { op: [0x36], align: 2 },
   'v128.load': { op: SIMD(0x00), align: 4 },
   'v128.load32_splat': { op: SIMD(0x09), align: 2 },
   /** Two floats into the low half, zeros above. */
   'v128.load64_zero': { op: SIMD(0x5d), align: 3 },
+  /** One float into lane 0, zeros above. */
+  'v128.load32_zero': { op: SIMD(0x5c), align: 2 },
   'v128.store': { op: SIMD(0x0b), align: 4 },
 } satisfies Record<string, { op: number[]; align: number }>;
 
@@ -116,6 +120,11 @@ export class FunctionBody {
     return this;
   }
 
+  /** v128.load32_lane: the vector (on the stack, above the address) with its 32-bit lane `lane` loaded from address + `offset`. */
+  load32Lane(lane: number, offset = 0): this {
+    return this.bytes(...SIMD(0x56), ...uleb(2), ...uleb(offset), lane);
+  }
+
   /** v128.store64_lane: stores the 64-bit lane `lane` of the vector at address + `offset` (both on the stack). */
   store64Lane(lane: number, offset = 0): this {
     return this.bytes(...SIMD(0x5b), ...uleb(3), ...uleb(offset), lane);
@@ -131,6 +140,11 @@ export class FunctionBody {
   f32(value: number): this {
     const bytes = new Uint8Array(new Float32Array([value]).buffer);
     return this.bytes(0x43, ...bytes);
+  }
+
+  f64(value: number): this {
+    const bytes = new Uint8Array(new Float64Array([value]).buffer);
+    return this.bytes(0x44, ...bytes);
   }
 
   /** v128.const with all 16 bytes zero: four +0.0f lanes. */

@@ -215,6 +215,99 @@ function addRows(): FunctionBody {
   return f;
 }
 
+/**
+ * sumLines(x, out, lines, len): out[o] = x[o·len] + … + x[o·len + len − 1] for each line o, float32
+ * in, the sum in double from 0 in order along the line and rounded once, as cpu/loops.ts's sum over
+ * a contiguous axis. A line's sum is a chain of dependent adds (4 cycles each), so two lines go
+ * side by side in the two lanes of an f64x2: each lane is still its own line's sum in order.
+ */
+function sumLines(): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32']);
+  const [x, out, lines, len] = [0, 1, 2, 3];
+  const [r0, r1, j, pairs, rowBytes] = f.locals('i32', 5);
+  const acc = f.local('v128');
+  const [single] = f.locals('f64', 1);
+  const countDown = (local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
+
+  f.get(len).i32(F32).op('i32.mul').set(rowBytes);
+  f.get(x).set(r0);
+  f.get(x).get(rowBytes).op('i32.add').set(r1);
+  f.get(lines).i32(2).op('i32.div_u').tee(pairs);
+  f.ifElse(() => f.doWhile(() => {
+    f.v128Zero().set(acc);
+    f.get(len).tee(j);
+    f.ifElse(() => f.doWhile(() => {
+      f.get(acc);
+      f.get(r1); // the address for lane 1 (line o + 1), under
+      f.get(r0).mem('v128.load32_zero'); // lane 0 (line o)
+      f.load32Lane(1);
+      f.op('f64x2.promote_low_f32x4').op('f64x2.add').set(acc);
+      f.addTo(r0, F32).addTo(r1, F32);
+    }, countDown(j)));
+    f.get(out).get(acc).op('f32x4.demote_f64x2_zero').store64Lane(0);
+    f.addTo(out, 2 * F32);
+    f.get(r1).set(r0);
+    f.get(r1).get(rowBytes).op('i32.add').set(r1);
+  }, countDown(pairs)));
+  f.get(lines).i32(1).op('i32.and');
+  f.ifElse(() => {
+    f.f64(0).set(single);
+    f.get(len).tee(j);
+    f.ifElse(() => f.doWhile(() => {
+      f.get(single).get(r0).mem('f32.load').op('f64.promote_f32').op('f64.add').set(single);
+      f.addTo(r0, F32);
+    }, countDown(j)));
+    f.get(out).get(single).op('f32.demote_f64').mem('f32.store');
+  });
+  return f;
+}
+
+/**
+ * sumColumns(x, out, outer, len, inner, acc): for x viewed as [outer, len, inner], out[o, i] = the
+ * sum over j of x[o, j, i], each column's sum in double from 0 in order of j and rounded once, as
+ * cpu/loops.ts's sum over an axis with trailing dims. The columns are independent, so two go in
+ * the lanes of an f64x2 while reading x row by row; `acc` is scratch for `inner` doubles.
+ */
+function sumColumns(): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [x, out, outer, len, inner, acc] = [0, 1, 2, 3, 4, 5];
+  const [o, j, a, pairEnd, end, i] = f.locals('i32', 6);
+  const countDown = (local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
+  const below = (p: number, limit: number) => () => f.get(p).get(limit).op('i32.lt_u');
+
+  f.get(acc).get(inner).i32(2).op('i32.div_u').i32(16).op('i32.mul').op('i32.add').set(pairEnd);
+  f.get(acc).get(inner).i32(8).op('i32.mul').op('i32.add').set(end);
+  /** Runs `pairs` on each pair of columns (a: its two doubles in acc) and `single` on an odd last one. */
+  const columns = (pairs: () => void, single: () => void) => {
+    f.get(acc).set(a);
+    f.get(a).get(pairEnd).op('i32.lt_u').ifElse(() => f.doWhile(() => { pairs(); f.addTo(a, 16).addTo(i, 8); }, below(a, pairEnd)));
+    f.get(a).get(end).op('i32.lt_u').ifElse(single);
+  };
+  f.get(outer).tee(o);
+  f.ifElse(() => f.doWhile(() => {
+    f.i32(0).set(i);
+    columns(() => f.get(a).v128Zero().mem('v128.store'), () => f.get(a).f64(0).mem('f64.store'));
+    f.get(len).tee(j);
+    f.ifElse(() => f.doWhile(() => {
+      f.i32(0).set(i); // i: byte offset of the column pair in this row of x
+      columns(
+        () => f.get(a).get(a).mem('v128.load').get(x).get(i).op('i32.add').mem('v128.load64_zero')
+          .op('f64x2.promote_low_f32x4').op('f64x2.add').mem('v128.store'),
+        () => f.get(a).get(a).mem('f64.load').get(x).get(i).op('i32.add').mem('f32.load')
+          .op('f64.promote_f32').op('f64.add').mem('f64.store'),
+      );
+      f.get(x).get(inner).i32(F32).op('i32.mul').op('i32.add').set(x);
+    }, countDown(j)));
+    f.i32(0).set(i);
+    columns(
+      () => f.get(out).get(i).op('i32.add').get(a).mem('v128.load').op('f32x4.demote_f64x2_zero').store64Lane(0),
+      () => f.get(out).get(i).op('i32.add').get(a).mem('f64.load').op('f32.demote_f64').mem('f32.store'),
+    );
+    f.get(out).get(inner).i32(F32).op('i32.mul').op('i32.add').set(out);
+  }, countDown(o)));
+  return f;
+}
+
 /** How many dims `copy` walks; a block of more (after merging contiguous dims) stays in JS. */
 export const COPY_RANK = 4;
 
@@ -288,5 +381,7 @@ export function elementwiseModule(shared?: { maxPages: number }): Uint8Array {
   functions.castInt32 = castInt32();
   functions.gatherRows = gatherRows();
   functions.addRows = addRows();
+  functions.sumLines = sumLines();
+  functions.sumColumns = sumColumns();
   return assemble({ memory: { module: 'env', field: 'memory', minPages: 1, shared }, functions });
 }

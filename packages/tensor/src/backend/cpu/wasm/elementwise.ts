@@ -89,6 +89,32 @@ export class WasmElementwise {
     });
   }
 
+  /**
+   * out[o] = the sum of x's line o, for x viewed as [lines, len] (a sum over a contiguous axis):
+   * in double, in order along the line, as the JS loop. False, having done nothing, unless x and
+   * out are float32 and the heap has room.
+   */
+  sumLines(x: TypedArray, out: TypedArray, lines: number, len: number): boolean {
+    if (!(x instanceof Float32Array && out instanceof Float32Array)) return false;
+    return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops.sumLines!(xAt!, outAt!, lines, len));
+  }
+
+  /**
+   * The sum over the middle axis of x viewed as [outer, len, inner] (inner > 1), each column in
+   * double, in order, as the JS loop. False, having done nothing, unless x and out are float32 and
+   * the heap has room.
+   */
+  sumColumns(x: TypedArray, out: TypedArray, outer: number, len: number, inner: number): boolean {
+    if (!(x instanceof Float32Array && out instanceof Float32Array)) return false;
+    const acc = this.heap.alloc(8 * inner);
+    if (acc < 0) return false;
+    try {
+      return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops.sumColumns!(xAt!, outAt!, outer, len, inner, acc));
+    } finally {
+      this.heap.free(acc);
+    }
+  }
+
   /** out = x as float32, for int32 x; false, having done nothing, for other dtypes or where the heap has no room. */
   castInt32(x: TypedArray, out: TypedArray): boolean {
     if (!(x instanceof Int32Array && out instanceof Float32Array)) return false;
