@@ -23,10 +23,7 @@ export class WasmElementwise {
   private readonly loops: Record<string, Loop>;
 
   constructor(private readonly heap: WasmHeap) {
-    const api = wasmApi()!;
-    const shared = heap === tensorHeap() ? { maxPages: heap.maxPages } : undefined;
-    const module = new api.Module(elementwiseModule(shared));
-    this.loops = new api.Instance(module, { env: { memory: heap.memory } }).exports as Record<string, Loop>;
+    this.loops = heap.instantiate<Record<string, Loop>>(elementwiseModule).exports;
   }
 
   /**

@@ -41,14 +41,29 @@ export class WasmHeap {
   private readonly freeAt = new Map<number, number>();
   private readonly freeEndingAt = new Map<number, number>();
   private readonly bins = Array.from({ length: BINS }, () => new Set<number>());
-  /** Bytes in allocated blocks, for tests and arrayPool(). */
+  /** Bytes in allocated blocks (for tests). */
   allocated = 0;
 
-  constructor(shared: boolean) {
+  constructor(private readonly isShared: boolean) {
     const api = wasmApi();
     if (!api) throw new Error('WasmHeap: this runtime has no WebAssembly');
-    this.memory = new api.Memory(shared ? { initial: 1, maximum: this.maxPages, shared: true } : { initial: 1 });
+    this.memory = new api.Memory(isShared ? { initial: 1, maximum: this.maxPages, shared: true } : { initial: 1 });
     this.buffers.add(this.memory.buffer);
+  }
+
+  /** Whether this is a shared memory, which a module must import as shared with its maximum. */
+  get shared(): { maxPages: number } | undefined {
+    return this.isShared ? { maxPages: this.maxPages } : undefined;
+  }
+
+  /**
+   * Compiles the module `write` makes for this memory (given `shared` as above) and instantiates
+   * it on the memory: the module (for workers to instantiate too) and its exports.
+   */
+  instantiate<Exports>(write: (shared?: { maxPages: number }) => Uint8Array): { module: object; exports: Exports } {
+    const api = wasmApi()!;
+    const module = new api.Module(write(this.shared));
+    return { module, exports: new api.Instance(module, { env: { memory: this.memory } }).exports as Exports };
   }
 
   /** Where `array` starts in this memory, in bytes, or −1 if it lives elsewhere. */

@@ -64,12 +64,9 @@ export class WasmMatmul {
    * threadsSupported() and the heap is shared) a team of threads − 1 workers starts.
    */
   constructor(threads = 1, readonly tile = TILE, readonly blocking = BLOCKING, private readonly heap = tensorHeap() ?? new WasmHeap(false)) {
-    const api = wasmApi();
-    if (!api) throw new Error('WasmMatmul: this runtime has no WebAssembly');
-    const shared = heap === tensorHeap() ? { maxPages: heap.maxPages } : undefined;
-    const module = new api.Module(matmulModule(tile, blocking, shared));
-    this.product = (new api.Instance(module, { env: { memory: heap.memory } }).exports as { product: Product }).product;
-    this.team = shared && threads > 1 && threadsSupported() ? new Team(module, heap.memory, threads) : null;
+    const { module, exports } = heap.instantiate<{ product: Product }>((shared) => matmulModule(tile, blocking, shared));
+    this.product = exports.product;
+    this.team = heap.shared && threads > 1 && threadsSupported() ? new Team(module, heap.memory, threads) : null;
   }
 
   /** The threads this instance runs products on once its workers have started. */

@@ -12,10 +12,7 @@ class WasmOptimizer {
   private readonly adamStep: Adam;
 
   constructor(private readonly heap: WasmHeap) {
-    const api = wasmApi()!;
-    const shared = heap === tensorHeap() ? { maxPages: heap.maxPages } : undefined;
-    const module = new api.Module(optimizerModule(shared));
-    this.adamStep = (new api.Instance(module, { env: { memory: heap.memory } }).exports as { adam: Adam }).adam;
+    this.adamStep = heap.instantiate<{ adam: Adam }>(optimizerModule).exports.adam;
   }
 
   /** Adam's step (optim/adam.ts) in place on θ, m and v; false, having done nothing, unless all four are float32 and the heap has room. */
