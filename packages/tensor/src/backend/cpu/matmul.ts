@@ -21,7 +21,8 @@ export { wasmSimd };
  *
  * Float32 leaves this kernel for a WebAssembly SIMD one (./wasm/, ~40 GFLOP/s here against ~3)
  * where wasm SIMD runs and m·n·k ≥ 16³. Below that the wasm call, the copies in and out of wasm
- * memory and the padding to whole 4×8 tiles cost more than the SIMD saves. Measured per call
+ * memory (as every call made then; tensors in the wasm heap need none now) and the padding to
+ * whole 4×8 tiles cost more than the SIMD saves. Measured per call
  * (median CPU time of 40 interleaved batches, Node 20, AMD EPYC Zen 5), JS / wasm: 8³ 0.45 /
  * 1.2 µs, 12³ 1.2 / 1.9, 14³ 2.2 / 2.3, 16³ 2.4 / 1.4, 32³ 17 / 3.0, 64³ 134 / 18; the shapes
  * with m·n·k from 2048 to 3200 went either way (JS/wasm 0.8–1.4), every one of 4096 (16³,
