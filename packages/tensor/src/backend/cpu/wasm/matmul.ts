@@ -37,8 +37,8 @@ export const BLOCKING: Blocking = { mc: 128, kc: 256, nc: 4096 };
  * out the jobs (and, when these were measured, before the tensor heap, for copies into and out of
  * wasm memory on one thread: with them gone 1024² went from 1.67× to 1.9×, so the threshold may
  * now be lower). Measured with the workers awake (interleaved, medians, 2 vCPUs), 2 threads ÷ 1:
- * 0.65× at 64³ (0.26 M), 0.9× at 96³ and at 129×300×77 (3 M), 1.03× at 128³ (2.1 M), 1.2–1.3× at 512×128×80 and
- * 512×128×128 (5–8 M), 1.4–1.5× at 256³ and 512×128×512 (17–34 M), 1.67× at 1024³.
+ * 0.65× at 64³ (0.26 M), 0.9× at 96³ and at 129×300×77 (3 M), 1.03× at 128³ (2.1 M), 1.2–1.3× at
+ * 512×128×80 and 512×128×128 (5–8 M), 1.4–1.5× at 256³ and 512×128×512 (17–34 M), 1.67× at 1024³.
  */
 export const THREAD_MIN_WORK = 2 ** 22;
 /**
