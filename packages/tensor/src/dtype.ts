@@ -23,6 +23,12 @@ export function allocArray(dtype: DType, length: number): TypedArray {
   return new arrayTypes[dtype](length);
 }
 
+/** A typed array of `dtype` over `length` elements of `buffer` from `byteOffset` (no copy). */
+export function arrayView(dtype: DType, buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray {
+  // Each constructor takes a SharedArrayBuffer too; the union of their signatures does not say so.
+  return new arrayTypes[dtype](buffer as ArrayBuffer, byteOffset, length);
+}
+
 /**
  * The values as a typed array of `dtype`, for `op`. Into int32 a value truncates toward zero, as in
  * PyTorch; NaN, ±Infinity and values past int32's range have no int32 value (an Int32Array would

@@ -1,4 +1,4 @@
-import { dtypeOfArray, type DType, type TypedArray } from '../../dtype.js';
+import { allocArray, bytesPerElement, dtypeOfArray, type DType, type TypedArray } from '../../dtype.js';
 import { tensorHeap, type WasmHeap } from './wasm/heap.js';
 
 /**
@@ -25,8 +25,6 @@ import { tensorHeap, type WasmHeap } from './wasm/heap.js';
 
 /** Below this many bytes V8 allocates a typed array on its own heap, as cheap as a plain object: not pooled. */
 export const POOL_MIN_BYTES = 256;
-
-const makers = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
 
 class ArrayPool {
   /**
@@ -60,7 +58,7 @@ class ArrayPool {
 
   /** A view on a block of the heap, pooled or new; undefined for small arrays, without a heap, or when it is full. */
   private fromHeap(dtype: DType, length: number): TypedArray | undefined {
-    const bytes = length * makers[dtype].BYTES_PER_ELEMENT;
+    const bytes = length * bytesPerElement(dtype);
     const heap = tensorHeap();
     if (!heap || bytes < POOL_MIN_BYTES) return undefined;
     const size = blockSize(bytes);
@@ -74,9 +72,9 @@ class ArrayPool {
   }
 
   private plain(dtype: DType, length: number): TypedArray {
-    const reused = this.pop(key(dtype, length), length * makers[dtype].BYTES_PER_ELEMENT) as TypedArray | undefined;
+    const reused = this.pop(key(dtype, length), length * bytesPerElement(dtype)) as TypedArray | undefined;
     if (reused) return reused;
-    const array = new makers[dtype](length);
+    const array = allocArray(dtype, length);
     if (array.byteLength >= POOL_MIN_BYTES) this.owned.add(array);
     return array;
   }

@@ -1,4 +1,4 @@
-import { dtypeOfArray, type DType, type TypedArray } from '../../../dtype.js';
+import { arrayView, dtypeOfArray, type DType, type TypedArray } from '../../../dtype.js';
 import { PAGE, wasmApi, type WasmMemory } from './api.js';
 
 /**
@@ -24,12 +24,6 @@ const LINE = 64;
 /** The most the heap grows to: wasm32 addresses 4 GiB, a shared memory reserves its maximum up front. */
 export const HEAP_MAX_BYTES = 2 ** 31;
 const BINS = 32;
-
-const views = {
-  float32: (b: ArrayBufferLike, at: number, n: number) => new Float32Array(b, at, n),
-  float64: (b: ArrayBufferLike, at: number, n: number) => new Float64Array(b, at, n),
-  int32: (b: ArrayBufferLike, at: number, n: number) => new Int32Array(b, at, n),
-} as const;
 
 export class WasmHeap {
   readonly memory: WasmMemory;
@@ -73,7 +67,7 @@ export class WasmHeap {
 
   /** A view of `length` elements of `dtype` on the block at `address`. */
   view(dtype: DType, address: number, length: number): TypedArray {
-    return views[dtype](this.memory.buffer, address, length);
+    return arrayView(dtype, this.memory.buffer, address, length);
   }
 
   /** A block of at least `bytes` bytes; its address, or −1 where the memory cannot grow to it. */
@@ -133,13 +127,14 @@ export class WasmHeap {
       if (at >= 0) copies.push({ array, at });
       return at;
     });
-    if (addresses.every((at) => at >= 0)) {
+    const placed = addresses.every((at) => at >= 0);
+    if (placed) {
       for (const { array, at } of copies) this.view(dtypeOfArray(array)!, at, array.length).set(array);
       compute(addresses);
       for (const { array, at } of copies) if (written.includes(array)) array.set(this.view(dtypeOfArray(array)!, at, array.length));
     }
     for (const { at } of copies) this.free(at);
-    return addresses.every((at) => at >= 0);
+    return placed;
   }
 
   /** The memory's size in bytes (what the heap has grown to). */
