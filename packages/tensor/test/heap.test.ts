@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arrayPool, full, matmul, randn, Rng, setArrayPoolBytes, tidy } from '@switch-ts/tensor';
+import { arrayPool, fromArray, full, matmul, randn, Rng, setArrayPoolBytes, tensor, tidy } from '@switch-ts/tensor';
 import { tensorHeap } from '@switch-ts/tensor/testing';
 import { WasmHeap } from '../src/backend/cpu/wasm/heap.js';
 
@@ -54,6 +54,18 @@ describe('the wasm heap allocator', () => {
 });
 
 describe.skipIf(tensorHeap() === null)('CPU tensors in the wasm heap', () => {
+  it('give the bits of tensors outside it (fromArray), which the wasm kernels copy in and out', () => {
+    const rng = new Rng(4);
+    const [a, b] = [randn([48, 40], rng), randn([40, 56], rng)].map((t) => Array.from(t.dataSync()));
+    const inHeap = tidy(() => Array.from(matmul(tensor(a!, { shape: [48, 40] }), tensor(b!, { shape: [40, 56] })).relu().dataSync()));
+    const outside = tidy(() => {
+      // fromArray keeps the caller's arrays as the storage: they live outside the heap.
+      const x = fromArray(Float32Array.from(a!), [48, 40]), y = fromArray(Float32Array.from(b!), [40, 56]);
+      return Array.from(matmul(x, y).relu().dataSync());
+    });
+    expect(outside).toEqual(inHeap);
+  });
+
   it('live in it, read out as copies, and give their blocks back when disposed', () => {
     const heap = tensorHeap()!;
     const poolBytes = arrayPool().maxBytes;

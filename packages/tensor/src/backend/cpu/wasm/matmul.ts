@@ -1,4 +1,4 @@
-import type { MatrixView } from '../matmul.js';
+import type { BatchOffsets, MatrixView } from '../matmul.js';
 import { wasmApi } from './api.js';
 import { tensorHeap, WasmHeap } from './heap.js';
 import { matmulModule, type Blocking, type Tile } from './matmul-module.js';
@@ -94,54 +94,42 @@ export class WasmMatmul {
    * 2.3× as long as one product of the same work when each was a call of its own. False, having
    * done nothing, where the heap cannot hold what has to be copied into it.
    */
-  run(a: MatrixView, b: MatrixView, out: Float32Array, m: number, n: number, k: number, batches: readonly (readonly [number, number, number])[]): boolean {
+  run(a: MatrixView, b: MatrixView, out: Float32Array, m: number, n: number, k: number, batches: readonly BatchOffsets[]): boolean {
     const { mr, nr } = this.tile;
-    const heap = this.heap, copies: number[] = [];
-    /** The byte address of `data`, copied into the heap unless it lives there. */
-    const place = (data: Float32Array): number => {
-      const home = heap.addressOf(data);
-      if (home >= 0) return home;
-      const at = heap.alloc(data.byteLength);
-      if (at >= 0) {
-        copies.push(at);
-        heap.view('float32', at, data.length).set(data);
-      }
-      return at;
-    };
+    const heap = this.heap;
     const blocks = this.split(m, n, k);
     const threads = blocks.length > 1 ? this.team!.size : 1;
     const ldc = roundUp(n, nr);
-    const aAt = place(a.data as Float32Array), bAt = place(b.data as Float32Array);
     // The kernel writes whole tiles: straight into out only if C has no padding.
     const outHome = heap.addressOf(out);
     const direct = outHome >= 0 && ldc === n && m % mr === 0;
     const padded = direct ? -1 : heap.alloc(4 * roundUp(m, mr) * ldc);
-    if (padded >= 0) copies.push(padded);
     const scratch = this.scratch(m, n, k, threads);
-    if (aAt < 0 || bAt < 0 || (!direct && padded < 0) || !scratch) {
-      for (const at of copies) heap.free(at);
-      return false;
+    try {
+      if ((!direct && padded < 0) || !scratch) return false;
+      const [ar, ak, br, bk] = [4 * a.rowStride, 4 * a.kStride, 4 * b.rowStride, 4 * b.kStride];
+      return heap.withAddresses([a.data, b.data], [], ([aAt, bAt]) => {
+        for (const [aOffset, bOffset, outOffset] of batches) {
+          const a0 = aAt! + 4 * (a.offset + aOffset), b0 = bAt! + 4 * (b.offset + bOffset);
+          const cAt = direct ? outHome + 4 * outOffset : padded;
+          if (threads === 1) {
+            this.product(a0, ar, ak, b0, br, bk, cAt, 4 * ldc, m, n, k, scratch[0]!.ap, scratch[0]!.bp);
+          } else {
+            const chunks = blocks.map(({ i0, i1, j0, j1 }) => [
+              a0 + i0 * ar, ar, ak, b0 + j0 * br, br, bk, cAt + 4 * (i0 * ldc + j0), 4 * ldc, i1 - i0, j1 - j0, k,
+            ]);
+            this.team!.run(chunks, scratch, this.product);
+          }
+          if (!direct) {
+            const c = heap.view('float32', padded, roundUp(m, mr) * ldc);
+            if (ldc === n) out.set(c.subarray(0, m * n), outOffset);
+            else for (let i = 0; i < m; i++) out.set(c.subarray(i * ldc, i * ldc + n), outOffset + i * n);
+          }
+        }
+      });
+    } finally {
+      if (padded >= 0) heap.free(padded);
     }
-    const [ar, ak, br, bk] = [4 * a.rowStride, 4 * a.kStride, 4 * b.rowStride, 4 * b.kStride];
-    for (const [aOffset, bOffset, outOffset] of batches) {
-      const a0 = aAt + 4 * (a.offset + aOffset), b0 = bAt + 4 * (b.offset + bOffset);
-      const cAt = direct ? outHome + 4 * outOffset : padded;
-      if (threads === 1) {
-        this.product(a0, ar, ak, b0, br, bk, cAt, 4 * ldc, m, n, k, scratch[0]!.ap, scratch[0]!.bp);
-      } else {
-        const chunks = blocks.map(({ i0, i1, j0, j1 }) => [
-          a0 + i0 * ar, ar, ak, b0 + j0 * br, br, bk, cAt + 4 * (i0 * ldc + j0), 4 * ldc, i1 - i0, j1 - j0, k,
-        ]);
-        this.team!.run(chunks, scratch, this.product);
-      }
-      if (!direct) {
-        const c = heap.view('float32', padded, roundUp(m, mr) * ldc);
-        if (ldc === n) out.set(c.subarray(0, m * n), outOffset);
-        else for (let i = 0; i < m; i++) out.set(c.subarray(i * ldc, i * ldc + n), outOffset + i * n);
-      }
-    }
-    for (const at of copies) heap.free(at);
-    return true;
   }
 
   /** Each thread's two packing buffers, 16-byte aligned, in one block kept across calls; null if the heap is full. */
