@@ -5,7 +5,7 @@ import { KernelSwitch, wasmApi, type KernelPath } from './api.js';
 import {
   COPY_RANK, elementwiseModule, exportName, isComparison, wasmBinaryOps, wasmUnaryOps, type Steps, type WasmBinaryOp,
 } from './elementwise-module.js';
-import { tensorHeap, WasmHeap } from './heap.js';
+import { kernelHeap, type WasmHeap } from './heap.js';
 
 /** One row of a broadcasting binary op, as cpu/index.ts's forEachRow hands it out. */
 export type RowVisit = (start: number, offsets: Int32Array, len: number, steps: number[]) => void;
@@ -171,8 +171,7 @@ let instance: WasmElementwise | null | undefined;
 export function wasmElementwise(size: number): WasmElementwise | null {
   if (!kernelSwitch.wasm(size)) return null;
   if (instance === undefined) {
-    // Without a tensor heap, a heap of its own for the copies.
-    instance = wasmApi()?.validate(elementwiseModule()) ? new WasmElementwise(tensorHeap() ?? new WasmHeap(false)) : null;
+    instance = wasmApi()?.validate(elementwiseModule()) ? new WasmElementwise(kernelHeap()) : null;
   }
   return instance;
 }

@@ -194,3 +194,13 @@ export function tensorHeap(): WasmHeap | null {
   }
   return shared;
 }
+
+let scratch: WasmHeap | undefined;
+
+/**
+ * The heap the wasm kernels run on: the tensor heap, or, where there is none, one plain memory of
+ * their own, shared by every kernel module, that they copy their operands into.
+ */
+export function kernelHeap(): WasmHeap {
+  return tensorHeap() ?? (scratch ??= new WasmHeap(false));
+}

@@ -1,6 +1,6 @@
 import type { BatchOffsets, MatrixView } from '../matmul.js';
 import { wasmApi } from './api.js';
-import { tensorHeap, WasmHeap } from './heap.js';
+import { kernelHeap } from './heap.js';
 import { matmulModule, type Blocking, type Tile } from './matmul-module.js';
 import { Team, threadsSupported } from './threads.js';
 
@@ -50,9 +50,9 @@ export const THREAD_MIN_WORK = 2 ** 22;
 const CHUNKS_PER_THREAD = 2;
 
 /**
- * One instance of the module on the tensor heap (./heap.ts), where the operands and the result
- * are read and written in place; without one (no SharedArrayBuffer) on a heap of its own, with
- * the operands copied in and the result out.
+ * One instance of the module on the kernels' heap (./heap.ts, kernelHeap): on the tensor heap the
+ * operands and the result are read and written in place; without one (no SharedArrayBuffer) they
+ * are copied in and the result out.
  */
 export class WasmMatmul {
   private readonly product: Product;
@@ -64,7 +64,7 @@ export class WasmMatmul {
    * Throws where wasm SIMD is missing: ask wasmSimd() first. With `threads` > 1 (where
    * threadsSupported() and the heap is shared) a team of threads − 1 workers starts.
    */
-  constructor(threads = 1, readonly tile = TILE, readonly blocking = BLOCKING, private readonly heap = tensorHeap() ?? new WasmHeap(false)) {
+  constructor(threads = 1, readonly tile = TILE, readonly blocking = BLOCKING, private readonly heap = kernelHeap()) {
     const { module, exports } = heap.instantiate<{ product: Product }>((shared) => matmulModule(tile, blocking, shared));
     this.product = exports.product;
     this.team = heap.shared && threads > 1 && threadsSupported() ? new Team(module, heap.memory, threads) : null;

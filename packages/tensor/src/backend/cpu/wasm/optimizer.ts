@@ -1,5 +1,5 @@
 import { wasmApi } from './api.js';
-import { tensorHeap, WasmHeap } from './heap.js';
+import { kernelHeap, type WasmHeap } from './heap.js';
 import { ADAM_COEFFICIENTS, optimizerModule, type AdamCoefficients } from './optimizer-module.js';
 
 type Adam = (theta: number, grad: number, m: number, v: number, n: number, ...coefficients: number[]) => void;
@@ -30,7 +30,7 @@ let enabled = true;
 /** The wasm optimizer steps, or null where wasm SIMD is missing (or tests turned them off). */
 export function wasmOptimizer(): WasmOptimizer | null {
   if (!enabled) return null;
-  instance ??= wasmApi()?.validate(optimizerModule()) ? new WasmOptimizer(tensorHeap() ?? new WasmHeap(false)) : null;
+  instance ??= wasmApi()?.validate(optimizerModule()) ? new WasmOptimizer(kernelHeap()) : null;
   return instance;
 }
 
