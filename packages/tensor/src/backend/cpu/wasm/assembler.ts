@@ -181,6 +181,28 @@ export class FunctionBody {
     return this;
   }
 
+  /** while (condition) { body }: a doWhile behind an if, so that a false condition runs nothing. */
+  whileLoop(condition: () => void, body: () => void): this {
+    condition();
+    return this.ifElse(() => this.doWhile(body, condition));
+  }
+
+  /** Runs `body` as many times as the i32 local `count` says, counting it down to 0; not at all if it is 0. */
+  repeat(count: number, body: () => void): this {
+    this.get(count);
+    return this.ifElse(() => this.doWhile(body, this.countDown(count)));
+  }
+
+  /** A doWhile condition: local −= 1, leaving the new value (non-zero: again). */
+  countDown(local: number): () => void {
+    return () => this.get(local).i32(1).op('i32.sub').tee(local);
+  }
+
+  /** local < limit, unsigned, on the stack. */
+  below(local: number, limit: number): this {
+    return this.get(local).get(limit).op('i32.lt_u');
+  }
+
   /** The encoded body for the code section: locals (run-length by type), instructions, end. */
   encode(): number[] {
     const runs: number[][] = [];

@@ -87,24 +87,20 @@ function loop(
     operands.forEach((o, i) => { if (o.advances) f.addTo(i, bytes); });
     f.addTo(out, bytes);
   };
-  const below = (limit: number) => () => f.get(out).get(limit).op('i32.lt_u');
-
   f.get(out).get(n).i32(F32).op('i32.mul').op('i32.add').set(end);
   f.get(out).get(n).i32(-4).op('i32.and').i32(F32).op('i32.mul').op('i32.add').set(vectorEnd);
-  below(vectorEnd)();
-  f.ifElse(() => f.doWhile(() => {
+  f.whileLoop(() => f.below(out, vectorEnd), () => {
     f.get(out);
     lanes(f, (i) => (operands[i]!.advances ? f.get(i).mem('v128.load') : f.get(splats[i]!)));
     f.mem('v128.store');
     advance(4 * F32);
-  }, below(vectorEnd)));
-  below(end)();
-  f.ifElse(() => f.doWhile(() => {
+  });
+  f.whileLoop(() => f.below(out, end), () => {
     f.get(out);
     single(f, (i) => f.get(i).mem(load));
     f.mem(store);
     advance(F32);
-  }, below(end)));
+  });
   return f;
 }
 
@@ -172,25 +168,24 @@ function indexedRows(
   f: FunctionBody, [picked, indices, listed, count, rowBytes]: number[],
   vector: (to: number, from: number) => void, single: (to: number, from: number) => void, pickedIsTarget: boolean,
 ): void {
-  const [p, q, left, end, vectorEnd] = f.locals('i32', 5);
-  f.get(count).ifElse(() => f.doWhile(() => {
+  const [p, q, end, vectorEnd] = f.locals('i32', 4);
+  f.repeat(count, () => {
     f.get(picked).get(indices).mem('i32.load').get(rowBytes).op('i32.mul').op('i32.add').set(p);
     f.get(listed).set(q);
     f.get(p).get(rowBytes).op('i32.add').set(end);
     f.get(p).get(rowBytes).i32(-16).op('i32.and').op('i32.add').set(vectorEnd);
     const [to, from] = pickedIsTarget ? [p, q] : [q, p];
-    f.get(p).get(vectorEnd).op('i32.lt_u').ifElse(() => f.doWhile(() => {
+    f.whileLoop(() => f.below(p, vectorEnd), () => {
       vector(to, from);
       f.addTo(p, 16).addTo(q, 16);
-    }, () => f.get(p).get(vectorEnd).op('i32.lt_u')));
-    f.get(p).get(end).op('i32.lt_u').ifElse(() => f.doWhile(() => {
+    });
+    f.whileLoop(() => f.below(p, end), () => {
       single(to, from);
       f.addTo(p, F32).addTo(q, F32);
-    }, () => f.get(p).get(end).op('i32.lt_u')));
+    });
     f.addTo(indices, F32);
     f.get(listed).get(rowBytes).op('i32.add').set(listed);
-    f.get(count).i32(1).op('i32.sub').tee(left).set(count);
-  }, () => f.get(left)));
+  });
 }
 
 /** gatherRows(src, indices, dst, count, rowBytes): row j of dst = row indices[j] of src (4-byte elements, moved as bits). */
@@ -227,36 +222,35 @@ function sumLines(): FunctionBody {
   const [r0, r1, j, pairs, rowBytes] = f.locals('i32', 5);
   const acc = f.local('v128');
   const [single] = f.locals('f64', 1);
-  const countDown = (local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
 
   f.get(len).i32(F32).op('i32.mul').set(rowBytes);
   f.get(x).set(r0);
   f.get(x).get(rowBytes).op('i32.add').set(r1);
-  f.get(lines).i32(2).op('i32.div_u').tee(pairs);
-  f.ifElse(() => f.doWhile(() => {
+  f.get(lines).i32(2).op('i32.div_u').set(pairs);
+  f.repeat(pairs, () => {
     f.v128Zero().set(acc);
-    f.get(len).tee(j);
-    f.ifElse(() => f.doWhile(() => {
+    f.get(len).set(j);
+    f.repeat(j, () => {
       f.get(acc);
       f.get(r1); // the address for lane 1 (line o + 1), under
       f.get(r0).mem('v128.load32_zero'); // lane 0 (line o)
       f.load32Lane(1);
       f.op('f64x2.promote_low_f32x4').op('f64x2.add').set(acc);
       f.addTo(r0, F32).addTo(r1, F32);
-    }, countDown(j)));
+    });
     f.get(out).get(acc).op('f32x4.demote_f64x2_zero').store64Lane(0);
     f.addTo(out, 2 * F32);
     f.get(r1).set(r0);
     f.get(r1).get(rowBytes).op('i32.add').set(r1);
-  }, countDown(pairs)));
+  });
   f.get(lines).i32(1).op('i32.and');
   f.ifElse(() => {
     f.f64(0).set(single);
-    f.get(len).tee(j);
-    f.ifElse(() => f.doWhile(() => {
+    f.get(len).set(j);
+    f.repeat(j, () => {
       f.get(single).get(r0).mem('f32.load').op('f64.promote_f32').op('f64.add').set(single);
       f.addTo(r0, F32);
-    }, countDown(j)));
+    });
     f.get(out).get(single).op('f32.demote_f64').mem('f32.store');
   });
   return f;
@@ -271,24 +265,21 @@ function sumLines(): FunctionBody {
 function sumColumns(): FunctionBody {
   const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [x, out, outer, len, inner, acc] = [0, 1, 2, 3, 4, 5];
-  const [o, j, a, pairEnd, end, i] = f.locals('i32', 6);
-  const countDown = (local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
-  const below = (p: number, limit: number) => () => f.get(p).get(limit).op('i32.lt_u');
+  const [j, a, pairEnd, end, i] = f.locals('i32', 5);
 
   f.get(acc).get(inner).i32(2).op('i32.div_u').i32(16).op('i32.mul').op('i32.add').set(pairEnd);
   f.get(acc).get(inner).i32(8).op('i32.mul').op('i32.add').set(end);
   /** Runs `pairs` on each pair of columns (a: its two doubles in acc) and `single` on an odd last one. */
   const columns = (pairs: () => void, single: () => void) => {
     f.get(acc).set(a);
-    f.get(a).get(pairEnd).op('i32.lt_u').ifElse(() => f.doWhile(() => { pairs(); f.addTo(a, 16).addTo(i, 8); }, below(a, pairEnd)));
-    f.get(a).get(end).op('i32.lt_u').ifElse(single);
+    f.whileLoop(() => f.below(a, pairEnd), () => { pairs(); f.addTo(a, 16).addTo(i, 8); });
+    f.below(a, end).ifElse(single);
   };
-  f.get(outer).tee(o);
-  f.ifElse(() => f.doWhile(() => {
+  f.repeat(outer, () => {
     f.i32(0).set(i);
     columns(() => f.get(a).v128Zero().mem('v128.store'), () => f.get(a).f64(0).mem('f64.store'));
-    f.get(len).tee(j);
-    f.ifElse(() => f.doWhile(() => {
+    f.get(len).set(j);
+    f.repeat(j, () => {
       f.i32(0).set(i); // i: byte offset of the column pair in this row of x
       columns(
         () => f.get(a).get(a).mem('v128.load').get(x).get(i).op('i32.add').mem('v128.load64_zero')
@@ -297,14 +288,14 @@ function sumColumns(): FunctionBody {
           .op('f64.promote_f32').op('f64.add').mem('f64.store'),
       );
       f.get(x).get(inner).i32(F32).op('i32.mul').op('i32.add').set(x);
-    }, countDown(j)));
+    });
     f.i32(0).set(i);
     columns(
       () => f.get(out).get(i).op('i32.add').get(a).mem('v128.load').op('f32x4.demote_f64x2_zero').store64Lane(0),
       () => f.get(out).get(i).op('i32.add').get(a).mem('f64.load').op('f32.demote_f64').mem('f32.store'),
     );
     f.get(out).get(inner).i32(F32).op('i32.mul').op('i32.add').set(out);
-  }, countDown(o)));
+  });
   return f;
 }
 
@@ -322,33 +313,33 @@ function copy(): FunctionBody {
   const f = new FunctionBody(new Array<'i32'>(2 + 3 * COPY_RANK).fill('i32'));
   const [src, dst] = [0, 1];
   const n = (d: number) => 2 + d, s = (d: number) => 2 + COPY_RANK + d, t = (d: number) => 2 + 2 * COPY_RANK + d;
-  const count = f.locals('i32', COPY_RANK), from = f.locals('i32', COPY_RANK), to = f.locals('i32', COPY_RANK);
-  const [a, b, left] = f.locals('i32', 3);
   const last = COPY_RANK - 1;
-  const countDown = (local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
+  // Per outer dim: its count and where its current slice starts in src and dst.
+  const count = f.locals('i32', last), from = f.locals('i32', last), to = f.locals('i32', last);
+  const [a, b, left] = f.locals('i32', 3);
 
   const row = () => {
     f.get(from[last - 1]!).set(a);
     f.get(to[last - 1]!).set(b);
     f.get(s(last)).i32(F32).op('i32.eq').get(t(last)).i32(F32).op('i32.eq').op('i32.and');
     f.ifElse(() => {
-      f.get(n(last)).i32(4).op('i32.div_u').tee(left);
-      f.ifElse(() => f.doWhile(() => {
+      f.get(n(last)).i32(4).op('i32.div_u').set(left);
+      f.repeat(left, () => {
         f.get(b).get(a).mem('v128.load').mem('v128.store');
         f.addTo(a, 16).addTo(b, 16);
-      }, countDown(left)));
-      f.get(n(last)).i32(3).op('i32.and').tee(left);
-      f.ifElse(() => f.doWhile(() => {
+      });
+      f.get(n(last)).i32(3).op('i32.and').set(left);
+      f.repeat(left, () => {
         f.get(b).get(a).mem('i32.load').mem('i32.store');
         f.addTo(a, F32).addTo(b, F32);
-      }, countDown(left)));
+      });
     }, () => {
       f.get(n(last)).set(left);
-      f.doWhile(() => {
+      f.repeat(left, () => {
         f.get(b).get(a).mem('i32.load').mem('i32.store');
         f.get(a).get(s(last)).op('i32.add').set(a);
         f.get(b).get(t(last)).op('i32.add').set(b);
-      }, countDown(left));
+      });
     });
   };
   /** The loop over dim d (< last), its body the loop over d + 1 or, at last − 1, a row. */
@@ -356,12 +347,12 @@ function copy(): FunctionBody {
     f.get(n(d)).set(count[d]!);
     f.get(d === 0 ? src : from[d - 1]!).set(from[d]!);
     f.get(d === 0 ? dst : to[d - 1]!).set(to[d]!);
-    f.doWhile(() => {
+    f.repeat(count[d]!, () => {
       if (d === last - 1) row();
       else loop(d + 1);
       f.get(from[d]!).get(s(d)).op('i32.add').set(from[d]!);
       f.get(to[d]!).get(t(d)).op('i32.add').set(to[d]!);
-    }, countDown(count[d]!));
+    });
   };
   loop(0);
   return f;

@@ -39,8 +39,6 @@ export interface Blocking {
 
 const F32 = 4;
 
-/** local −= 1, leaving the new value as the condition of a count-down loop. */
-const countDown = (f: FunctionBody, local: number) => () => f.get(local).i32(1).op('i32.sub').tee(local);
 
 /**
  * pack(src, rowStride, kStride, rows, depth, dst): `rows` rows of a strided matrix (strides in
@@ -72,11 +70,11 @@ function pack(width: number): FunctionBody {
         for (let q = 0; q < width / 4; q++) f.get(d).get(s).mem('v128.load', 16 * q).mem('v128.store', 16 * q);
         next(s, kStride);
         f.addTo(d, width * F32);
-      }, countDown(f, kk));
+      }, f.countDown(kk));
       f.addTo(row, width);
     }, () => packLanes());
     next(panel, panelBytes);
-  }, () => f.get(row).get(rows).op('i32.lt_u'));
+  }, () => f.below(row, rows));
   return f;
 
   /** One row of the panel at a time, zeros past the last row. */
@@ -86,18 +84,18 @@ function pack(width: number): FunctionBody {
     f.doWhile(() => {
       f.get(lane).set(d);
       f.get(depth).set(kk);
-      f.get(row).get(rows).op('i32.lt_u').ifElse(() => {
+      f.below(row, rows).ifElse(() => {
         f.get(src).get(row).get(rowStride).op('i32.mul').op('i32.add').set(s);
         f.doWhile(() => {
           f.get(d).get(s).mem('f32.load').mem('f32.store');
           next(s, kStride);
           f.addTo(d, width * F32);
-        }, countDown(f, kk));
+        }, f.countDown(kk));
       }, () => {
         f.doWhile(() => {
           f.get(d).f32(0).mem('f32.store');
           f.addTo(d, width * F32);
-        }, countDown(f, kk));
+        }, f.countDown(kk));
       });
       f.addTo(row, 1);
       f.addTo(lane, F32);
@@ -119,7 +117,6 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
   const a = f.local('v128');
   const b = f.locals('v128', vectors);
   const acc = Array.from({ length: mr }, () => f.locals('v128', vectors));
-  const below = (x: number, limit: number) => f.get(x).get(limit).op('i32.lt_u');
 
   /** One k step: nr/4 loads of B, then per row of A one splat and nr/4 multiply-adds. */
   const step = () => {
@@ -156,14 +153,14 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
       f.get(ai).set(pa);
       f.get(bj).set(pb);
       f.get(bj).get(kBytes).op('i32.add').set(end);
-      f.doWhile(step, () => below(pb, end));
+      f.doWhile(step, () => f.below(pb, end));
       f.get(accumulate).ifElse(() => storeTile(true), () => storeTile(false));
       f.get(ai).i32(mr * F32).get(kc).op('i32.mul').op('i32.add').set(ai);
       f.get(ci).get(ldc).i32(mr).op('i32.mul').op('i32.add').set(ci);
-    }, countDown(f, mLeft));
+    }, f.countDown(mLeft));
     f.get(bj).get(kBytes).op('i32.add').set(bj);
     f.addTo(cj, nr * F32);
-  }, countDown(f, nLeft));
+  }, f.countDown(nLeft));
   return f;
 }
 
@@ -197,7 +194,6 @@ function product({ mr, nr }: Tile, { mc, kc, nc }: Blocking): FunctionBody {
   /** base + i·stride + j·stride2, the byte address of an operand's element. */
   const at = (base: number, i: number, stride: number, j: number, stride2: number) =>
     f.get(base).get(i).get(stride).op('i32.mul').op('i32.add').get(j).get(stride2).op('i32.mul').op('i32.add');
-  const below = (x: number, limit: number) => () => f.get(x).get(limit).op('i32.lt_u');
 
   f.doWhile(() => {
     clamp(ncb, nc, n, jc);
@@ -216,11 +212,11 @@ function product({ mr, nr }: Tile, { mc, kc, nc }: Blocking): FunctionBody {
         ceilDiv(ncb, nr);
         f.get(kcb).get(pc).call(KERNEL);
         f.addTo(ic, mc);
-      }, below(ic, m));
+      }, () => f.below(ic, m));
       f.addTo(pc, kc);
-    }, below(pc, k));
+    }, () => f.below(pc, k));
     f.addTo(jc, nc);
-  }, below(jc, n));
+  }, () => f.below(jc, n));
   return f;
 }
 

@@ -78,8 +78,8 @@ function adam(): FunctionBody {
   };
 
   const [pairs] = f.locals('i32', 1);
-  f.get(n).i32(2).op('i32.div_u').tee(pairs);
-  f.ifElse(() => f.doWhile(() => step(pair), () => f.get(pairs).i32(1).op('i32.sub').tee(pairs)));
+  f.get(n).i32(2).op('i32.div_u').set(pairs);
+  f.repeat(pairs, () => step(pair));
   f.get(n).i32(1).op('i32.and');
   f.ifElse(() => step(single));
   return f;
