@@ -6,6 +6,7 @@ import { setElementwisePath, wasmSimd } from '@switch-ts/tensor/testing';
 import * as A from './arbitraries.js';
 import { binary, relu, unary } from './reference/elementwise.js';
 import { gather, transpose } from './reference/indexing.js';
+import { reduce } from './reference/reduce.js';
 import { unravel as unravelIn, type RefTensor } from './reference/tensor.js';
 
 /**
@@ -46,19 +47,6 @@ function expectSameBits(got: ArrayLike<number>, want: readonly number[], what: s
   }
 }
 
-/** Σ_j x[o, j, i] for x as [outer, len, inner], each sum in double in order of j from 0. */
-function lineSums(data: readonly number[], outer: number, len: number, inner: number): number[] {
-  const sums: number[] = [];
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      let s = 0;
-      for (let j = 0; j < len; j++) s += data[(o * len + j) * inner + i]!;
-      sums.push(s);
-    }
-  }
-  return sums;
-}
-
 /** Rows of up to 70 (tails of 0–3 after the vectors) in up to 3 dims, broadcast either way. */
 const pairs = A.broadcastPair({ maxRank: 3, maxDim: 70 }).filter(([a, b]) => A.sizeOf(A.broadcastOf(a, b)) <= 5000)
   .chain(([a, b]) => fc.tuple(A.dataOf(a, f32values), A.dataOf(b, f32values)));
@@ -94,11 +82,11 @@ describe.skipIf(!wasmSimd())('float32 elementwise loops in wasm SIMD', () => {
       .chain(([outer, len, inner]) => A.dataOf([outer, len, inner], f32values));
     fc.assert(fc.property(blocks, fc.boolean(), (x, last) => {
       const [outer, len, inner] = x.shape as [number, number, number];
-      // Over the middle axis of [outer, len, inner], or over the last axis of [outer·len… as lines.
-      const [got, want] = last
-        ? [T.tidy(() => T.sum(f32({ shape: [outer * inner, len], data: x.data }), -1).dataSync()), lineSums(x.data, outer * inner, len, 1)]
-        : [T.tidy(() => T.sum(f32(x), 1).dataSync()), lineSums(x.data, outer, len, inner)];
-      expectSameBits(got, want, `sum [${x.shape}] ${last ? 'as lines' : 'axis 1'}`);
+      // Axis 1 of [outer, len, inner] (columns), or of the same data as [outer·inner, len] (lines);
+      // the reference adds each output's terms in double, in order, from 0.
+      const block = last ? { shape: [outer * inner, len], data: x.data } : x;
+      const got = T.tidy(() => T.sum(f32(block), 1).dataSync());
+      expectSameBits(got, reduce(block, [1], false, 'sum').data, `sum [${block.shape}] axis 1`);
     }), { numRuns: 200 });
   });
 
