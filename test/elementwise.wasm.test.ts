@@ -35,7 +35,10 @@ const BINARY: Record<string, (x: number, y: number) => number> = {
   eq: (x, y) => +(x === y), ne: (x, y) => +(x !== y), lt: (x, y) => +(x < y),
   le: (x, y) => +(x <= y), gt: (x, y) => +(x > y), ge: (x, y) => +(x >= y),
 };
-const UNARY: Record<string, (x: number) => number> = { neg: (x) => -x, abs: Math.abs, sqrt: Math.sqrt, relu };
+// exp: Math.exp is the float64 definition here: the wasm loop computes V8's Math.exp step for step
+// (src/backend/cpu/wasm/exp.ts), so rounding it gives the bits; packages/tensor/test/exp.test.ts
+// checks the doubles themselves.
+const UNARY: Record<string, (x: number) => number> = { neg: (x) => -x, abs: Math.abs, sqrt: Math.sqrt, relu, exp: Math.exp };
 
 /** Bitwise equal after rounding the reference to float32, but that any NaN matches any NaN. */
 function expectSameBits(got: ArrayLike<number>, want: readonly number[], what: string): void {
@@ -87,6 +90,25 @@ describe.skipIf(!wasmSimd())('float32 elementwise loops in wasm SIMD', () => {
       const block = last ? { shape: [outer * inner, len], data: x.data } : x;
       const got = T.tidy(() => T.sum(f32(block), 1).dataSync());
       expectSameBits(got, reduce(block, [1], false, 'sum').data, `sum [${block.shape}] axis 1`);
+    }), { numRuns: 200 });
+  });
+
+  it('softmax and logsumexp along the last axis give the JS loops\' bits, for lines of any length and values of every kind', () => {
+    // The JS loops compute in double from the line's max, as the reference's definition does, but
+    // round the exps to float32 before dividing: the test is that both loops give the same bits.
+    const lines = fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 70 }))
+      .chain(([n, len]) => A.dataOf([n, len], (count) => fc.array(fc.oneof(
+        { weight: 4, arbitrary: fc.double({ min: -30, max: 30, noNaN: true }).map(Math.fround) },
+        { weight: 1, arbitrary: f32value },
+      ), { minLength: count, maxLength: count })));
+    fc.assert(fc.property(lines, (x) => {
+      const run = () => T.tidy(() => [T.softmax(f32(x), -1), T.logsumexp(f32(x), -1)].map((y) => Array.from(y.dataSync())));
+      setElementwisePath('wasm');
+      const [softmax, lse] = run();
+      setElementwisePath('js');
+      const [softmaxJs, lseJs] = run();
+      expectSameBits(softmax!, softmaxJs!, `softmax [${x.shape}]`);
+      expectSameBits(lse!, lseJs!, `logsumexp [${x.shape}]`);
     }), { numRuns: 200 });
   });
 

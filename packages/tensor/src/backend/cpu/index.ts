@@ -234,6 +234,8 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([x], { axis }) => {
       const xv = data(x!);
       const out = arrays.take(x!.dtype, xv.length);
+      const [lines, len, inner] = splitAtAxis(x!.shape, axis);
+      if (inner === 1 && wasmElementwise(xv.length)?.softmax(xv, out, lines, len)) return out;
       forEachLine(x!.shape, axis, (start, _oi, len, stride) => {
         const max = lineMax(xv, start, len, stride);
         let sum = 0;
@@ -248,6 +250,8 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([x], { axis }) => {
       const xv = data(x!);
       const out = arrays.take(x!.dtype, reducedSize(x!.shape, axis));
+      const [lines, len, inner] = splitAtAxis(x!.shape, axis);
+      if (inner === 1 && wasmElementwise(xv.length)?.logsumexp(xv, out, lines, len)) return out;
       forEachLine(x!.shape, axis, (start, oi, len, stride) => {
         const max = lineMax(xv, start, len, stride);
         // An infinite max is the answer (−Infinity: every term is 0; +Infinity: it dominates),

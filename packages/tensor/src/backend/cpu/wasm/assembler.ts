@@ -47,7 +47,7 @@ const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((
 const SIMD = (op: number): number[] => [0xfd, ...uleb(op)];
 const PLAIN = {
   'i32.eq': [0x46], 'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b], 'i32.le_u': [0x4d], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
-  'i32.div_u': [0x6e], 'i32.and': [0x71], select: [0x1b],
+  'i32.div_u': [0x6e], 'i32.and': [0x71], 'i32.shr_u': [0x76], select: [0x1b],
   'f32.eq': [0x5b], 'f32.ne': [0x5c], 'f32.lt': [0x5d], 'f32.gt': [0x5e], 'f32.le': [0x5f], 'f32.ge': [0x60],
   'f32.abs': [0x8b], 'f32.neg': [0x8c], 'f32.sqrt': [0x91],
   'f32.add': [0x92], 'f32.sub': [0x93], 'f32.mul': [0x94], 'f32.div': [0x95], 'f32.min': [0x96], 'f32.max': [0x97],
@@ -61,6 +61,11 @@ const PLAIN = {
   'f64.sqrt': [0x9f], 'f64.add': [0xa0], 'f64.sub': [0xa1], 'f64.mul': [0xa2], 'f64.div': [0xa3],
   'f64x2.splat': SIMD(0x14), 'f64x2.promote_low_f32x4': SIMD(0x5f), 'f32x4.demote_f64x2_zero': SIMD(0x5e),
   'f64x2.sqrt': SIMD(0xef), 'f64x2.add': SIMD(0xf0), 'f64x2.sub': SIMD(0xf1), 'f64x2.mul': SIMD(0xf2), 'f64x2.div': SIMD(0xf3),
+  'f64x2.eq': SIMD(0x47), 'f64x2.ne': SIMD(0x48), 'f64x2.lt': SIMD(0x49), 'f64x2.gt': SIMD(0x4a), 'f64x2.trunc': SIMD(0x7a),
+  'f32x4.pmax': SIMD(0xeb),
+  'v128.and': SIMD(0x4e), 'v128.or': SIMD(0x50), 'v128.bitselect': SIMD(0x52), 'v128.any_true': SIMD(0x53),
+  'i64x2.shl': SIMD(0xcb), 'i64x2.shr_u': SIMD(0xcd), 'i64x2.add': SIMD(0xce), 'i64x2.sub': SIMD(0xd1),
+  'i64x2.eq': SIMD(0xd6), 'i64x2.lt_s': SIMD(0xd8), 'i64x2.gt_s': SIMD(0xd9),
 } satisfies Record<string, number[]>;
 
 /** Memory instructions: opcode and natural alignment (log2 of the bytes accessed). */
@@ -148,7 +153,21 @@ export class FunctionBody {
   }
 
   /** v128.const with all 16 bytes zero: four +0.0f lanes. */
-  v128Zero(): this { return this.bytes(...SIMD(0x0c), ...new Array<number>(16).fill(0)); }
+  v128Zero(): this { return this.v128(new Uint8Array(16)); }
+
+  /** v128.const of two float64 lanes, both `value`. */
+  f64x2(value: number): this { return this.v128(new Uint8Array(new Float64Array([value, value]).buffer)); }
+
+  /** v128.const of two int64 lanes, both `value`. */
+  i64x2(value: bigint): this { return this.v128(new Uint8Array(new BigInt64Array([value, value]).buffer)); }
+
+  /** f32x4.extract_lane: lane `lane` of the vector on the stack, as an f32. */
+  f32x4Lane(lane: number): this { return this.bytes(...SIMD(0x1f), lane); }
+
+  /** f64x2.extract_lane: lane `lane` of the vector on the stack, as an f64. */
+  f64x2Lane(lane: number): this { return this.bytes(...SIMD(0x21), lane); }
+
+  private v128(bytes: Uint8Array): this { return this.bytes(...SIMD(0x0c), ...bytes); }
 
   /** local += value, for an i32 local. */
   addTo(local: number, value: number): this {

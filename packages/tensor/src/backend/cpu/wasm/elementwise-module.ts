@@ -1,5 +1,6 @@
 import type { BinaryOp, UnaryOp } from '../../backend.js';
 import { assemble, FunctionBody, type PlainOp } from './assembler.js';
+import { expLines, expLoop } from './exp.js';
 
 /**
  * Writes the float32 elementwise module: a loop per op that runs four lanes per instruction, then
@@ -12,8 +13,9 @@ import { assemble, FunctionBody, type PlainOp } from './assembler.js';
  * what wasm computes. wasm's min and max are IEEE 754-2019 minimum and maximum, as the formulas
  * are: NaN wins, −0 < +0. relu is max(v, +0): NaN stays, −0 becomes +0, as in the formula.
  * Comparisons are IEEE (false with NaN but ≠) and give int32 1 or 0. A NaN result may carry
- * another payload than JavaScript's; it is still NaN. exp, log, tanh and the rest have no wasm
- * instruction: they stay in JS, where Math gives the formulas' values.
+ * another payload than JavaScript's; it is still NaN. exp has no wasm instruction, but ./exp.ts
+ * computes it with the very steps of V8's Math.exp, so it is here too, with softmax and the max and
+ * sum behind logsumexp. log, tanh and the rest stay in JS, where Math gives the formulas' values.
  */
 
 type Instruction = { vector: PlainOp; scalar: PlainOp };
@@ -39,12 +41,13 @@ const UNARY = {
 } satisfies Partial<Record<UnaryOp, Instruction>>;
 
 export type WasmBinaryOp = keyof typeof ARITHMETIC | keyof typeof COMPARISONS;
-export type WasmUnaryOp = keyof typeof UNARY;
+/** exp has no instruction: ./exp.ts writes its loop. */
+export type WasmUnaryOp = keyof typeof UNARY | 'exp';
 
 const BINARY: Record<WasmBinaryOp, Instruction> = { ...ARITHMETIC, ...COMPARISONS };
 
 export const wasmBinaryOps = new Set(Object.keys(BINARY)) as ReadonlySet<BinaryOp>;
-export const wasmUnaryOps = new Set(Object.keys(UNARY)) as ReadonlySet<UnaryOp>;
+export const wasmUnaryOps = new Set([...Object.keys(UNARY), 'exp']) as ReadonlySet<UnaryOp>;
 
 /** Whether a binary op gives int32 (a comparison) rather than float32. */
 export const isComparison = (op: WasmBinaryOp): boolean => op in COMPARISONS;
@@ -127,7 +130,7 @@ function binary(op: WasmBinaryOp, steps: Steps): FunctionBody {
 }
 
 /** op(x, out, n): out[j] = op(x[j]) for j < n. */
-function unary(op: WasmUnaryOp): FunctionBody {
+function unary(op: keyof typeof UNARY): FunctionBody {
   const { vector, scalar } = UNARY[op];
   return loop(
     [{ advances: true }],
@@ -367,7 +370,10 @@ export function elementwiseModule(shared?: { maxPages: number }): Uint8Array {
   for (const op of Object.keys(BINARY) as WasmBinaryOp[]) {
     for (const steps of STEPS) functions[exportName(op, steps)] = binary(op, steps);
   }
-  for (const op of Object.keys(UNARY) as WasmUnaryOp[]) functions[op] = unary(op);
+  for (const op of Object.keys(UNARY) as (keyof typeof UNARY)[]) functions[op] = unary(op);
+  functions.exp = expLoop();
+  functions.softmax = expLines(true);
+  functions.maxSumExp = expLines(false);
   functions.copy = copy();
   functions.castInt32 = castInt32();
   functions.gatherRows = gatherRows();

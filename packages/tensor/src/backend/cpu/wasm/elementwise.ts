@@ -112,6 +112,40 @@ export class WasmElementwise {
     }
   }
 
+  /**
+   * softmax along the lines of x viewed as [lines, len] (a contiguous axis), as cpu/index.ts's
+   * loop computes it (./exp.ts, expLines). False, having done nothing, unless x and out are
+   * float32 and the heap has room.
+   */
+  softmax(x: TypedArray, out: TypedArray, lines: number, len: number): boolean {
+    if (!(x instanceof Float32Array && out instanceof Float32Array)) return false;
+    return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops.softmax!(xAt!, outAt!, lines, len));
+  }
+
+  /**
+   * logsumexp along the lines of x viewed as [lines, len] (a contiguous axis), as cpu/index.ts's
+   * loop computes it: wasm finds each line's max m and s = Σ exp(x − m), then out = m + log s, or m
+   * itself where m is infinite. False, having done nothing, unless x and out are float32 and the
+   * heap has room.
+   */
+  logsumexp(x: TypedArray, out: TypedArray, lines: number, len: number): boolean {
+    if (!(x instanceof Float32Array && out instanceof Float32Array)) return false;
+    const at = this.heap.alloc(16 * lines);
+    if (at < 0) return false;
+    try {
+      return this.heap.withAddresses([x], [], ([xAt]) => {
+        this.loops.maxSumExp!(xAt!, at, lines, len);
+        const maxSum = this.heap.view('float64', at, 2 * lines);
+        for (let o = 0; o < lines; o++) {
+          const max = maxSum[2 * o]!;
+          out[o] = max === Infinity || max === -Infinity ? max : max + Math.log(maxSum[2 * o + 1]!);
+        }
+      });
+    } finally {
+      this.heap.free(at);
+    }
+  }
+
   /** out = x as float32, for int32 x; false, having done nothing, for other dtypes or where the heap has no room. */
   castInt32(x: TypedArray, out: TypedArray): boolean {
     if (!(x instanceof Int32Array && out instanceof Float32Array)) return false;
