@@ -34,7 +34,11 @@ export interface Blocking {
   /** Depth of k per packed block. */
   kc: number;
   /** Columns of B per packed block (a multiple of the tile's nr). */
-  nc: number;
+  nc: number;  /**
+   * Up to this many rows of A, B is read where it is instead of packed, where its columns are
+   * adjacent and n is a multiple of nr (the product's packB argument; ./matmul.ts decides).
+   */
+  directB: number;
 }
 
 const F32 = 4;
@@ -104,14 +108,17 @@ function pack(width: number): FunctionBody {
 }
 
 /**
- * kernel(ap, bp, c, ldc, mPanels, nPanels, kc, accumulate): C[mPanels·mr, nPanels·nr] (+)= Ap · Bp
- * for packed panels of depth kc, C's rows ldc bytes apart. Each mr×nr tile of C lives in
+ * kernel(ap, bp, c, ldc, mPanels, nPanels, kc, accumulate, bStep, bPanel): C[mPanels·mr, nPanels·nr]
+ * (+)= Ap · Bp for A's packed panels of depth kc, C's rows ldc bytes apart. B's panels need not be
+ * packed: each step of k reads nr adjacent floats, bStep bytes after the last step's, and each
+ * panel starts bPanel bytes after the one before (packed: nr·4 and kc·nr·4; B as stored: its row
+ * stride and nr·4). Each mr×nr tile of C lives in
  * mr·nr/4 v128 locals through the whole k loop (TurboFan keeps them in xmm registers if they fit:
  * x64 has 16), then is stored, or added to what is there when `accumulate` (k blocks after the first).
  */
 function macroKernel({ mr, nr }: Tile): FunctionBody {
-  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
-  const [ap, bp, c, ldc, mPanels, nPanels, kc, accumulate] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new FunctionBody(new Array<'i32'>(10).fill('i32'));
+  const [ap, bp, c, ldc, mPanels, nPanels, kc, accumulate, bStep, bPanel] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const [bj, cj, nLeft, ai, ci, mLeft, pa, pb, end, kBytes, cr] = f.locals('i32', 11);
   const vectors = nr / 4;
   const a = f.local('v128');
@@ -125,7 +132,7 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
       f.get(pa).mem('v128.load32_splat', r * F32).set(a);
       row.forEach((sum, q) => f.get(sum).get(a).get(b[q]!).op('f32x4.mul').op('f32x4.add').set(sum));
     });
-    f.addTo(pa, mr * F32).addTo(pb, nr * F32);
+    f.addTo(pa, mr * F32).get(pb).get(bStep).op('i32.add').set(pb);
   };
   const storeTile = (add: boolean) => {
     f.get(ci).set(cr);
@@ -140,7 +147,7 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
     });
   };
 
-  f.get(kc).i32(nr * F32).op('i32.mul').set(kBytes);
+  f.get(kc).get(bStep).op('i32.mul').set(kBytes);
   f.get(bp).set(bj);
   f.get(c).set(cj);
   f.get(nPanels).set(nLeft);
@@ -158,33 +165,36 @@ function macroKernel({ mr, nr }: Tile): FunctionBody {
       f.get(ai).i32(mr * F32).get(kc).op('i32.mul').op('i32.add').set(ai);
       f.get(ci).get(ldc).i32(mr).op('i32.mul').op('i32.add').set(ci);
     }, f.countDown(mLeft));
-    f.get(bj).get(kBytes).op('i32.add').set(bj);
+    f.get(bj).get(bPanel).op('i32.add').set(bj);
     f.addTo(cj, nr * F32);
   }, f.countDown(nLeft));
   return f;
 }
 
 /** How many arguments `product` takes. */
-export const PRODUCT_ARGS = 13;
+export const PRODUCT_ARGS = 14;
 
 /** Function indices, in the order matmulModule lists them. */
 const PACK_A = 0, PACK_B = 1, KERNEL = 2;
 
 /**
- * product(aAt, aRowStride, aKStride, bAt, bColStride, bKStride, c, ldc, m, n, k, apAt, bpAt):
+ * product(aAt, aRowStride, aKStride, bAt, bColStride, bKStride, c, ldc, m, n, k, packB, apAt, bpAt):
  * C (m×n at c, rows ldc bytes apart) = A·B, for A's m rows and B's n columns at the given byte
  * addresses and strides, packing into the buffers at apAt and bpAt:
  *
  *   for jc in steps of nc: for pc in steps of kc: pack B[pc.., jc..] once;
  *     for ic in steps of mc: pack A[ic.., pc..]; kernel on C[ic.., jc..], adding after the first pc.
  *
+ * With packB 0 the kernel reads B where it is, which needs B's columns adjacent (bColStride 4)
+ * and n a multiple of nr (see ./matmul.ts for when that pays).
+ *
  * Every element of C sums its k products in the same order (kc blocks in turn, each in k order)
  * whatever block of C the call covers, so splitting C among threads on tile boundaries changes no bit.
  */
 function product({ mr, nr }: Tile, { mc, kc, nc }: Blocking): FunctionBody {
   const f = new FunctionBody(new Array<'i32'>(PRODUCT_ARGS).fill('i32'));
-  const [aAt, aRow, aK, bAt, bCol, bK, c, ldc, m, n, k, apAt, bpAt] = Array.from({ length: PRODUCT_ARGS }, (_, i) => i);
-  const [jc, pc, ic, ncb, kcb, mcb] = f.locals('i32', 6);
+  const [aAt, aRow, aK, bAt, bCol, bK, c, ldc, m, n, k, packB, apAt, bpAt] = Array.from({ length: PRODUCT_ARGS }, (_, i) => i);
+  const [jc, pc, ic, ncb, kcb, mcb, bPanels, bStep, bPanel] = f.locals('i32', 9);
   /** local = min(block, total − start). */
   const clamp = (local: number, block: number, total: number, start: number) => {
     f.get(total).get(start).op('i32.sub').tee(local).i32(block);
@@ -200,17 +210,26 @@ function product({ mr, nr }: Tile, { mc, kc, nc }: Blocking): FunctionBody {
     f.i32(0).set(pc);
     f.doWhile(() => {
       clamp(kcb, kc, k, pc);
-      at(bAt, jc, bCol, pc, bK).get(bCol).get(bK).get(ncb).get(kcb).get(bpAt).call(PACK_B);
+      f.get(packB).ifElse(() => {
+        at(bAt, jc, bCol, pc, bK).get(bCol).get(bK).get(ncb).get(kcb).get(bpAt).call(PACK_B);
+        f.get(bpAt).set(bPanels);
+        f.i32(nr * F32).set(bStep);
+        f.get(kcb).i32(nr * F32).op('i32.mul').set(bPanel);
+      }, () => {
+        at(bAt, jc, bCol, pc, bK).set(bPanels);
+        f.get(bK).set(bStep);
+        f.i32(nr * F32).set(bPanel);
+      });
       f.i32(0).set(ic);
       f.doWhile(() => {
         clamp(mcb, mc, m, ic);
         at(aAt, ic, aRow, pc, aK).get(aRow).get(aK).get(mcb).get(kcb).get(apAt).call(PACK_A);
-        f.get(apAt).get(bpAt);
+        f.get(apAt).get(bPanels);
         f.get(c).get(ic).get(ldc).op('i32.mul').op('i32.add').get(jc).i32(F32).op('i32.mul').op('i32.add');
         f.get(ldc);
         ceilDiv(mcb, mr);
         ceilDiv(ncb, nr);
-        f.get(kcb).get(pc).call(KERNEL);
+        f.get(kcb).get(pc).get(bStep).get(bPanel).call(KERNEL);
         f.addTo(ic, mc);
       }, () => f.below(ic, m));
       f.addTo(pc, kc);

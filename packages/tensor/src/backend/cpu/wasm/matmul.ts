@@ -18,6 +18,15 @@ import { Team, threadsSupported } from './threads.js';
  * GFLOP/s and any kc of 128–512 restores 43–44; mc and nc move it by less than the noise. Median
  * CPU time of interleaved runs, 4×8 tile, Node 20, AMD EPYC (Zen 5), 2 vCPUs.
  *
+ * Packing B pays where its panels are read many times, by many tiles of A. Where A has few rows,
+ * as each expert's share of tokens at E = 64, the kernel reads B where it is instead (B's columns
+ * adjacent, n a multiple of the tile's): 64 products of [32, 128]·[128, 512] took 0.90× the time,
+ * 64 of [16, 128]·[128, 512] 0.81×, of [32, 512]·[512, 128] 0.95×, of [64, 128]·[128, 512] 0.97×,
+ * 8 of [128, 128]·[128, 512] 1.01× and one [2048, 128]·[128, 512] 1.05× (third-fastest of 15
+ * interleaved rounds, one thread); hence up to 64 rows (BLOCKING.directB). Packing B step by step
+ * of k instead of panel by panel, so that its reads go along rows, took 1.4× the time of reading B in place at E = 64:
+ * its writes then go to every panel at once.
+ *
  * With threads, C is cut into chunks of whole tiles, across its columns if it has at least as
  * many column panels as row panels, else across its rows; the threads claim chunks and run these
  * same loops (the module's `product`) on each, with packing buffers of their own (./threads.ts).
@@ -30,7 +39,7 @@ type Product = (...args: number[]) => void;
 export const TILE: Tile = { mr: 4, nr: 8 };
 
 /** Cache blocks: see the measurements in the head comment. */
-export const BLOCKING: Blocking = { mc: 128, kc: 256, nc: 4096 };
+export const BLOCKING: Blocking = { mc: 128, kc: 256, nc: 4096, directB: 64 };
 
 /**
  * Below this many multiply-adds a product runs on one thread. A split product pays for handing
@@ -48,6 +57,7 @@ export const THREAD_MIN_WORK = 2 ** 22;
  * 1024², within this VM's noise.
  */
 const CHUNKS_PER_THREAD = 2;
+
 
 /**
  * One instance of the module on the kernels' heap (./heap.ts, kernelHeap): on the tensor heap the
@@ -108,15 +118,16 @@ export class WasmMatmul {
     try {
       if ((!direct && padded < 0) || !scratch) return false;
       const [ar, ak, br, bk] = [4 * a.rowStride, 4 * a.kStride, 4 * b.rowStride, 4 * b.kStride];
+      const packB = br === 4 && n % nr === 0 && m <= this.blocking.directB ? 0 : 1;
       return heap.withAddresses([a.data, b.data], [], ([aAt, bAt]) => {
         for (const [aOffset, bOffset, outOffset] of batches) {
           const a0 = aAt! + 4 * (a.offset + aOffset), b0 = bAt! + 4 * (b.offset + bOffset);
           const cAt = direct ? outHome + 4 * outOffset : padded;
           if (threads === 1) {
-            this.product(a0, ar, ak, b0, br, bk, cAt, 4 * ldc, m, n, k, scratch[0]!.ap, scratch[0]!.bp);
+            this.product(a0, ar, ak, b0, br, bk, cAt, 4 * ldc, m, n, k, packB, scratch[0]!.ap, scratch[0]!.bp);
           } else {
             const chunks = blocks.map(({ i0, i1, j0, j1 }) => [
-              a0 + i0 * ar, ar, ak, b0 + j0 * br, br, bk, cAt + 4 * (i0 * ldc + j0), 4 * ldc, i1 - i0, j1 - j0, k,
+              a0 + i0 * ar, ar, ak, b0 + j0 * br, br, bk, cAt + 4 * (i0 * ldc + j0), 4 * ldc, i1 - i0, j1 - j0, k, packB,
             ]);
             this.team!.run(chunks, scratch, this.product);
           }
