@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Rng, profile, setDebug, tensor, zeros, type Tensor } from '@switch-ts/tensor';
+import { Rng, profile, setDebug, tensor, tidy, zeros, type Tensor } from '@switch-ts/tensor';
 import {
   DenseFFN, SwitchLayer, routingModes, type Assignment, type ExpertRunner, type RoutingMode, type SwitchLayerOptions,
 } from '@switch-ts/switch';
@@ -32,6 +32,20 @@ describe('SwitchLayer forward against the per-token reference', () => {
       expect(stats.meanTopProb).toBeCloseTo(mean(probs.map((p) => Math.max(...p))), 12);
       expect(stats.routerEntropy).toBeCloseTo(mean(probs.map(entropy)), 12);
     }), { numRuns: 200 });
+  });
+
+  it('computes the router distribution stats when read: after the forward\'s tensors are gone, in a spread and in JSON alike', () => {
+    fc.assert(fc.property(layerCase, (c) => {
+      const { layer, x, mask } = setUp(c);
+      const now = layer.forward(x, mask ? { mask } : {}).stats;
+      const [entropyNow, topNow] = [now.routerEntropy, now.meanTopProb];
+      const later = tidy(() => layer.forward(x, mask ? { mask } : {}).stats);
+      expect(later.routerEntropy).toBe(entropyNow);
+      expect(later.meanTopProb).toBe(topNow);
+      expect({ ...later }).toEqual({ ...now });
+      const json = JSON.parse(JSON.stringify(later)) as Record<string, unknown>;
+      expect([json.routerEntropy, json.meanTopProb]).toEqual([entropyNow, topNow]);
+    }), { numRuns: 40 });
   });
 
   it('with capacity for every token, equals Σ over the chosen experts of gate·FFN_e(x), token by token', () => {
