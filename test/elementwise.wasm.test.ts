@@ -6,7 +6,7 @@ import { setElementwisePath, wasmSimd } from '@switch-ts/tensor/testing';
 import * as A from './arbitraries.js';
 import { binary, relu, unary } from './reference/elementwise.js';
 import { gather, transpose } from './reference/indexing.js';
-import { reduce } from './reference/reduce.js';
+import { argmax, argmin, reduce } from './reference/reduce.js';
 import { unravel as unravelIn, type RefTensor } from './reference/tensor.js';
 
 /**
@@ -110,6 +110,23 @@ describe.skipIf(!wasmSimd())('float32 elementwise loops in wasm SIMD', () => {
       expectSameBits(softmax!, softmaxJs!, `softmax [${x.shape}]`);
       expectSameBits(lse!, lseJs!, `logsumexp [${x.shape}]`);
     }), { numRuns: 200 });
+  });
+
+  it('argmax and argmin along the last axis pick the reference\'s index: the first best, or the first NaN', () => {
+    setElementwisePath('wasm');
+    // Few distinct values, so that ties (−0 with +0 among them) and repeated NaN are common.
+    const value = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: -3, max: 3 }) }, { weight: 1, arbitrary: f32value });
+    // Lines without NaN, with a rare one, with many.
+    const lines = fc.tuple(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 40 }), fc.constantFrom(0, 1, 20))
+      .chain(([n, len, nans]) => A.dataOf([n, len], (count) => fc.array(
+        nans === 0 ? value : fc.oneof({ weight: 100, arbitrary: value }, { weight: nans, arbitrary: fc.constant(NaN) }),
+        { minLength: count, maxLength: count })));
+    fc.assert(fc.property(lines, (x) => {
+      const [max, min] = T.tidy(() => [T.argmax(f32(x), -1), T.argmin(f32(x), -1)].map((y) => Array.from(y.dataSync())));
+      const rounded = { shape: x.shape, data: x.data.map(Math.fround) };
+      expect(max, `argmax [${x.shape}]`).toEqual(argmax(rounded, 1).data);
+      expect(min, `argmin [${x.shape}]`).toEqual(argmin(rounded, 1).data);
+    }), { numRuns: 300 });
   });
 
   it('cast from int32 to float32 rounds as the float64 value rounded to float32, past 2^24 too', () => {

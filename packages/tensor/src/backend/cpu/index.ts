@@ -216,6 +216,8 @@ export const cpuKernels: Required<KernelTable> = {
     run: ([x], { op, axis }) => {
       const xv = data(x!);
       const out = arrays.take('int32', reducedSize(x!.shape, axis));
+      const [lines, len, inner] = splitAtAxis(x!.shape, axis);
+      if (inner === 1 && wasmElementwise(xv.length)?.argLines(op, xv, out, lines, len)) return out;
       const sign = op === 'argmax' ? 1 : -1;
       forEachLine(x!.shape, axis, (start, oi, len, stride) => {
         let best = 0, bestV = sign * xv[start]!;

@@ -46,8 +46,8 @@ const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((
 /** Instructions without immediates. SIMD ones carry the 0xFD prefix and a LEB128 sub-opcode. */
 const SIMD = (op: number): number[] => [0xfd, ...uleb(op)];
 const PLAIN = {
-  'i32.eq': [0x46], 'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b], 'i32.le_u': [0x4d], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
-  'i32.div_u': [0x6e], 'i32.and': [0x71], 'i32.shr_u': [0x76], select: [0x1b],
+  'i32.eqz': [0x45], 'i32.eq': [0x46], 'i32.ne': [0x47], 'i32.lt_u': [0x49], 'i32.gt_u': [0x4b], 'i32.le_u': [0x4d], 'i32.add': [0x6a], 'i32.sub': [0x6b], 'i32.mul': [0x6c],
+  'i32.div_u': [0x6e], 'i32.and': [0x71], 'i32.or': [0x72], 'i32.shr_u': [0x76], select: [0x1b],
   'f32.eq': [0x5b], 'f32.ne': [0x5c], 'f32.lt': [0x5d], 'f32.gt': [0x5e], 'f32.le': [0x5f], 'f32.ge': [0x60],
   'f32.abs': [0x8b], 'f32.neg': [0x8c], 'f32.sqrt': [0x91],
   'f32.add': [0x92], 'f32.sub': [0x93], 'f32.mul': [0x94], 'f32.div': [0x95], 'f32.min': [0x96], 'f32.max': [0x97],
@@ -62,7 +62,7 @@ const PLAIN = {
   'f64x2.splat': SIMD(0x14), 'f64x2.promote_low_f32x4': SIMD(0x5f), 'f32x4.demote_f64x2_zero': SIMD(0x5e),
   'f64x2.sqrt': SIMD(0xef), 'f64x2.add': SIMD(0xf0), 'f64x2.sub': SIMD(0xf1), 'f64x2.mul': SIMD(0xf2), 'f64x2.div': SIMD(0xf3),
   'f64x2.eq': SIMD(0x47), 'f64x2.ne': SIMD(0x48), 'f64x2.lt': SIMD(0x49), 'f64x2.gt': SIMD(0x4a), 'f64x2.trunc': SIMD(0x7a),
-  'f32x4.pmax': SIMD(0xeb),
+  'f32x4.pmin': SIMD(0xea), 'f32x4.pmax': SIMD(0xeb),
   'v128.and': SIMD(0x4e), 'v128.or': SIMD(0x50), 'v128.bitselect': SIMD(0x52), 'v128.any_true': SIMD(0x53),
   'i64x2.shl': SIMD(0xcb), 'i64x2.shr_u': SIMD(0xcd), 'i64x2.add': SIMD(0xce), 'i64x2.sub': SIMD(0xd1),
   'i64x2.eq': SIMD(0xd6), 'i64x2.lt_s': SIMD(0xd8), 'i64x2.gt_s': SIMD(0xd9),

@@ -302,6 +302,61 @@ function sumColumns(): FunctionBody {
   return f;
 }
 
+/**
+ * argmax(x, out, lines, len) and argmin: out[o] = the index of the first largest (smallest) float
+ * of line o of x viewed as [lines, len] (len ≥ 1), or of its first NaN if it has one, as
+ * cpu/index.ts's argReduce loop (NumPy and PyTorch agree: NaN wins). One pass finds the max as
+ * four running maxima (pmax skips NaN) while noting any NaN, a second stops at its first match.
+ */
+function argLines(op: 'argmax' | 'argmin'): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32']);
+  const [x, out, lines, len] = [0, 1, 2, 3];
+  const [p, left, j, nan] = f.locals('i32', 4);
+  const [best, v] = f.locals('f32', 2);
+  const [acc, nans] = f.locals('v128', 2);
+  const [pick, better] = op === 'argmax' ? ['f32x4.pmax', 'f32.gt'] as const : ['f32x4.pmin', 'f32.lt'] as const;
+  /** best = v if v is better (neither is NaN: a NaN v only sets nan). */
+  const take = () => {
+    f.get(v).get(best).get(v).get(best).op(better).op('select').set(best);
+    f.get(nan).get(v).get(v).op('f32.ne').op('i32.or').set(nan);
+  };
+  f.repeat(lines, () => {
+    f.f32(op === 'argmax' ? -Infinity : Infinity).op('f32x4.splat').set(acc);
+    f.v128Zero().set(nans);
+    f.get(x).set(p);
+    f.get(len).i32(2).op('i32.shr_u').set(left);
+    f.repeat(left, () => {
+      f.get(acc).get(p).mem('v128.load').op(pick).set(acc);
+      f.get(nans).get(p).mem('v128.load').get(p).mem('v128.load').op('f32x4.ne').op('v128.or').set(nans);
+      f.addTo(p, 16);
+    });
+    f.get(nans).op('v128.any_true').set(nan);
+    f.get(acc).f32x4Lane(0).set(best);
+    for (const lane of [1, 2, 3]) { f.get(acc).f32x4Lane(lane).set(v); take(); }
+    f.get(len).i32(3).op('i32.and').set(left);
+    f.repeat(left, () => {
+      f.get(p).mem('f32.load').set(v);
+      take();
+      f.addTo(p, F32);
+    });
+    // The first float equal to the best, or the first NaN.
+    f.i32(-1).set(j);
+    f.get(x).i32(-F32).op('i32.add').set(p);
+    f.doWhile(() => f.addTo(j, 1).addTo(p, F32), () => {
+      f.get(p).mem('f32.load').tee(v).get(v).op('f32.ne');
+      f.get(v).get(best).op('f32.eq');
+      f.get(nan).op('select');
+      f.op('i32.eqz');
+      // There is always a match; the bound only keeps a broken invariant from reading on.
+      f.get(j).i32(1).op('i32.add').get(len).op('i32.lt_u').op('i32.and');
+    });
+    f.get(out).get(j).mem('i32.store');
+    f.addTo(out, F32);
+    f.get(x).get(len).i32(F32).op('i32.mul').op('i32.add').set(x);
+  });
+  return f;
+}
+
 /** How many dims `copy` walks; a block of more (after merging contiguous dims) stays in JS. */
 export const COPY_RANK = 4;
 
@@ -374,6 +429,8 @@ export function elementwiseModule(shared?: { maxPages: number }): Uint8Array {
   functions.exp = expLoop();
   functions.softmax = expLines(true);
   functions.maxSumExp = expLines(false);
+  functions.argmax = argLines('argmax');
+  functions.argmin = argLines('argmin');
   functions.copy = copy();
   functions.castInt32 = castInt32();
   functions.gatherRows = gatherRows();

@@ -146,6 +146,16 @@ export class WasmElementwise {
     }
   }
 
+  /**
+   * argmax or argmin along the lines of x viewed as [lines, len] (a contiguous axis, len ≥ 1) into
+   * int32 out, as cpu/index.ts's loop. False, having done nothing, unless x is float32 and the
+   * heap has room.
+   */
+  argLines(op: 'argmax' | 'argmin', x: TypedArray, out: TypedArray, lines: number, len: number): boolean {
+    if (!(x instanceof Float32Array && out instanceof Int32Array) || len < 1) return false;
+    return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops[op]!(xAt!, outAt!, lines, len));
+  }
+
   /** out = x as float32, for int32 x; false, having done nothing, for other dtypes or where the heap has no room. */
   castInt32(x: TypedArray, out: TypedArray): boolean {
     if (!(x instanceof Int32Array && out instanceof Float32Array)) return false;
