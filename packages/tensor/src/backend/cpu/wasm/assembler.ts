@@ -63,7 +63,7 @@ const PLAIN = {
   'f64x2.sqrt': SIMD(0xef), 'f64x2.add': SIMD(0xf0), 'f64x2.sub': SIMD(0xf1), 'f64x2.mul': SIMD(0xf2), 'f64x2.div': SIMD(0xf3),
   'f64x2.eq': SIMD(0x47), 'f64x2.ne': SIMD(0x48), 'f64x2.lt': SIMD(0x49), 'f64x2.gt': SIMD(0x4a), 'f64x2.trunc': SIMD(0x7a),
   'f32x4.pmin': SIMD(0xea), 'f32x4.pmax': SIMD(0xeb),
-  'v128.and': SIMD(0x4e), 'v128.or': SIMD(0x50), 'v128.bitselect': SIMD(0x52), 'v128.any_true': SIMD(0x53),
+  'v128.and': SIMD(0x4e), 'v128.andnot': SIMD(0x4f), 'v128.or': SIMD(0x50), 'v128.bitselect': SIMD(0x52), 'v128.any_true': SIMD(0x53),
   'i64x2.shl': SIMD(0xcb), 'i64x2.shr_u': SIMD(0xcd), 'i64x2.add': SIMD(0xce), 'i64x2.sub': SIMD(0xd1),
   'i64x2.eq': SIMD(0xd6), 'i64x2.lt_s': SIMD(0xd8), 'i64x2.gt_s': SIMD(0xd9),
 } satisfies Record<string, number[]>;
