@@ -30,9 +30,15 @@ export function unary(a: RefTensor, f: (x: number) => number): RefTensor {
   return { shape: a.shape.slice(), data: a.data.map((x) => f(x)) };
 }
 
-/** The tanh approximation (Hendrycks & Gimpel), which is what GPT-2/T5-style models use. */
+/**
+ * The tanh approximation (Hendrycks & Gimpel), which is what GPT-2/T5-style models use:
+ * 0.5·x·(1 + tanh u), u = √(2/π)·(x + 0.044715·x³), written as x·σ(2u) (1 + tanh u = 2σ(2u)),
+ * since 1 + tanh u cancels where tanh u ≈ −1 (x < −4); σ(z) = 1/(1 + e^−z), as e^z/(1 + e^z)
+ * for z < 0, where e^−z would overflow.
+ */
 export function gelu(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+  const z = 2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x);
+  return z >= 0 ? x / (1 + Math.exp(-z)) : (x * Math.exp(z)) / (1 + Math.exp(z));
 }
 
 export function sigmoid(x: number): number {

@@ -58,6 +58,12 @@ describe('elementwise', () => {
     expect(gelu(1)).toBeCloseTo(0.8411919906082768, 12);
   });
 
+  it('gelu keeps its relative accuracy in the negative tail, where 1 + tanh u cancels', () => {
+    // 60-digit values of 0.5·x·(1 + tanh u) (Python's decimal); the tanh form in double is off by 3e-10 at −5 and gives −0 at −12.
+    const exact: [number, number][] = [[-5, -2.29179619662950604559275532854690502684821645985346704507113e-7], [-12, -1.63598544935348105935337936336320165538685426318917922343310e-61]];
+    for (const [x, want] of exact) expect(Math.abs(gelu(x) - want) / Math.abs(want)).toBeLessThan(1e-14);
+  });
+
   it('relu and sign propagate NaN; relu(−0) is +0 and sign keeps the sign of a zero', () => {
     expect([NaN, -0, 0, -Infinity].map(relu)).toEqual([NaN, 0, 0, 0]);
     expect([NaN, -0, 0, -3, Infinity].map(sign)).toEqual([NaN, -0, 0, -1, 1]);
