@@ -48,6 +48,9 @@ describe('bench: the PyTorch peer', () => {
       const ms = await peer.run('mm', 3);
       expect(ms).toHaveLength(3);
       expect(ms.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
+      const layer = { groups: 2, groupSize: 8, dModel: 4, dFF: 8, numExperts: 4, capacity: 2, balanceCoef: 0.01, zLossCoef: 0.001, seed: 1 };
+      expect(await peer.build({ name: 'fwd', kind: 'switchForward', config: layer })).toBeNull();
+      expect(await peer.run('fwd', 2)).toHaveLength(2);
       await expect(peer.run('no such case', 1)).rejects.toThrow(/torch peer: KeyError/);
     } finally {
       peer.close();

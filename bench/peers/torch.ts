@@ -19,7 +19,7 @@ export interface TorchInfo {
 /** A case for torch_peer.py to build: its kind, shapes and settings, and for 'lm' the batch's tokens. */
 export interface TorchBuild {
   name: string;
-  kind: 'lm' | 'switch' | 'matmul';
+  kind: 'lm' | 'switch' | 'switchForward' | 'matmul';
   config: Record<string, unknown>;
   inputs?: number[];
   targets?: number[];

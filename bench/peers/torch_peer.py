@@ -243,6 +243,21 @@ def switch_case(req):
     return step
 
 
+def switch_forward_case(req):
+    """bench/suites/switch.ts's E-scaling forward: the layer alone, no gradients."""
+    c = req["config"]
+    torch.manual_seed(c.get("seed", 0))
+    layer = SwitchFFN(c["dModel"], c["dFF"], c["numExperts"], c["capacity"], c["balanceCoef"], c["zLossCoef"])
+    x = torch.randn((c["groups"], c["groupSize"], c["dModel"]))
+
+    def call():
+        with torch.no_grad():
+            layer(x)
+        return None
+
+    return call
+
+
 def matmul_case(req):
     n = req["config"]["n"]
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -254,7 +269,7 @@ def matmul_case(req):
     return call
 
 
-builders = {"lm": lm_case, "switch": switch_case, "matmul": matmul_case}
+builders = {"lm": lm_case, "switch": switch_case, "switchForward": switch_forward_case, "matmul": matmul_case}
 cases = {}
 
 

@@ -13,16 +13,16 @@ import { tf, usePeer, type PeerBackend } from '../peers/tfjs.js';
  * table's per-case medians.
  */
 export const D_MODEL = 128, D_FF = 512;
-const SCALING = { groups: 8, groupSize: 256 }; // 2048 tokens
+export const SCALING = { groups: 8, groupSize: 256 }; // 2048 tokens
 const EXPERT_COUNTS = [1, 4, 16, 64];
 export const TRAIN = { groups: 4, groupSize: 128, numExperts: 16, capacityFactor: 1.25, lr: 1e-3 };
 export const COEFS = { balanceCoef: 0.01, zLossCoef: 0.001 };
 
-function input(shape: number[], seed: number): Tensor {
+export function input(shape: number[], seed: number): Tensor {
   return randn(shape, new Rng(seed));
 }
 
-function forwardOf(layer: SwitchLayer, x: Tensor): () => void {
+export function forwardOf(layer: SwitchLayer, x: Tensor): () => void {
   return () => { tidy(() => noGrad(() => { layer.forward(x).output.dataSync(); })); };
 }
 

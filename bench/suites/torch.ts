@@ -1,6 +1,6 @@
 import { loadavg } from 'node:os';
 import { Adam, matmul, randn, Rng, tidy, type Tensor } from '@switch-ts/tensor';
-import { expertCapacity } from '@switch-ts/switch';
+import { expertCapacity, SwitchLayer } from '@switch-ts/switch';
 import { demoModel } from '../../examples/demo/cli.js';
 import { syntheticCorpus } from '../../examples/demo/data.js';
 import { experiments } from '../../examples/demo/experiments.js';
@@ -8,12 +8,13 @@ import { LanguageModel } from '../../examples/demo/model.js';
 import { trainStep, type RunSpec } from '../../examples/demo/train.js';
 import type { Figure, SelfTimedSuite, TimingOptions } from '../harness.js';
 import { startTorch, type TorchBuild, type TorchPeer } from '../peers/torch.js';
-import { COEFS, D_FF, D_MODEL, oursTrain, TRAIN } from './switch.js';
+import { COEFS, D_FF, D_MODEL, forwardOf, input, oursTrain, SCALING, TRAIN } from './switch.js';
 
 /**
  * switch-ts against PyTorch (one thread, float32) on the same models with the same shapes, hence
  * the same FLOPs: the demo's training step (switch-e8 and its dense twin), the SwitchLayer train
- * step of the switch suite, and square matmuls. PyTorch runs in a Python child
+ * step of the switch suite, that suite's E-scaling forward at E = 1 and 64 (each side's E = 64 ÷
+ * E = 1), and square matmuls. PyTorch runs in a Python child
  * (bench/peers/torch_peer.py); rounds alternate one call of ours with one call of PyTorch's, so
  * that the machine's slow and fast phases hit both alike, and the ratio is of the two medians.
  * Without torch the suite says why and measures nothing.
@@ -21,6 +22,8 @@ import { COEFS, D_FF, D_MODEL, oursTrain, TRAIN } from './switch.js';
 
 /** The issue's targets, as our time ÷ PyTorch's. */
 const TARGETS: Record<string, number> = { 'demo step switch-e8': 2, 'SwitchLayer train step': 2.5 };
+/** The issue's target for the SwitchLayer forward at E = 64 ÷ at E = 1 (each side's own ratio). */
+const E_SCALING_TARGET = 1.15;
 
 const DEMO = { batchSize: 16, lr: 1e-3, seed: 0 }; // a constant lr: the demo's schedule changes values, not work
 const MATMUL_SIZES = [128, 256, 512, 1024];
@@ -72,6 +75,21 @@ function switchLayerCase(): TorchCase {
   };
 }
 
+/**
+ * bench/suites/switch.ts's E-scaling forward (2048 tokens, capacity factor 1, no gradients) at
+ * E experts: parameters grow with E, FLOPs barely do.
+ */
+function scalingCase(E: number): TorchCase {
+  const layer = new SwitchLayer({ ...COEFS, dModel: D_MODEL, dFF: D_FF, numExperts: E, capacityFactor: 1, seed: E });
+  const forward = forwardOf(layer, input([SCALING.groups, SCALING.groupSize, D_MODEL], 1));
+  const capacity = expertCapacity({ groupSize: SCALING.groupSize, numExperts: E, capacityFactor: 1 });
+  return {
+    name: `SwitchLayer forward E=${E}`,
+    ours: () => { forward(); return null; },
+    peer: { kind: 'switchForward', config: { ...SCALING, ...COEFS, dModel: D_MODEL, dFF: D_FF, numExperts: E, capacity, seed: E } },
+  };
+}
+
 function matmulCase(n: number): TorchCase {
   const rng = new Rng(n);
   const a: Tensor = randn([n, n], rng), b: Tensor = randn([n, n], rng);
@@ -106,20 +124,24 @@ function figure(c: TorchCase, impl: Figure['impl'], ms: number[]): Figure {
 }
 
 /**
- * One call of ours, then one of PyTorch's (timed inside Python), round after round: at least 9
- * rounds, and more until both sides together have run for 2 × `time` ms (at most 300 rounds).
+ * For each case in turn one call of ours, then one of PyTorch's (timed inside Python), round after
+ * round: at least 9 rounds, and more until both sides together have run for 2 × `time` ms per
+ * case (at most 300 rounds).
  */
-async function interleaved(c: TorchCase, peer: TorchPeer, time: number): Promise<{ ours: number[]; torch: number[] }> {
-  const ours: number[] = [], torch: number[] = [];
-  let spent = 0;
-  while (ours.length < 300 && (ours.length < 9 || spent < 2 * time)) {
-    const t0 = performance.now();
-    c.ours();
-    ours.push(performance.now() - t0);
-    torch.push(...(await peer.run(c.name, 1)));
-    spent += ours.at(-1)! + torch.at(-1)!;
+async function interleaved(cases: TorchCase[], peer: TorchPeer, time: number): Promise<{ ours: number[]; torch: number[] }[]> {
+  const times = cases.map(() => ({ ours: [] as number[], torch: [] as number[] }));
+  let spent = 0, rounds = 0;
+  while (rounds < 300 && (rounds < 9 || spent < 2 * time * cases.length)) {
+    for (const [i, c] of cases.entries()) {
+      const t0 = performance.now();
+      c.ours();
+      times[i]!.ours.push(performance.now() - t0);
+      times[i]!.torch.push(...(await peer.run(c.name, 1)));
+      spent += times[i]!.ours.at(-1)! + times[i]!.torch.at(-1)!;
+    }
+    rounds++;
   }
-  return { ours, torch };
+  return times;
 }
 
 export const torchSuite: SelfTimedSuite = {
@@ -139,22 +161,37 @@ export const torchSuite: SelfTimedSuite = {
     const figures: Figure[] = [];
     try {
       const demoRuns = experiments.scaling.runs.filter((r) => r.name === 'switch-e8' || r.name === 'dense');
-      const cases = [...demoRuns.map(demoCase), switchLayerCase(), ...MATMUL_SIZES.map(matmulCase)];
-      for (const c of cases) {
-        // Built, checked and warmed up one case at a time, so that the other cases' memory stays unallocated.
-        const ourLoss = c.ours();
-        checkLosses(c.name, ourLoss, await peer.build({ name: c.name, ...c.peer }));
-        const { ours, torch } = await interleaved(c, peer, opts.time);
-        const [mine, theirs] = [figure(c, 'switch-ts', ours), figure(c, 'torch', torch)];
-        mine.vsTorch = mine.medianMs / theirs.medianMs;
-        const target = TARGETS[c.name];
-        const verdict = target === undefined ? '' : ` (target ≤ ${target}: ${mine.vsTorch <= target ? 'met' : 'not met'})`;
-        process.stderr.write(`  ${c.name}: switch-ts ${mine.medianMs.toFixed(2)} ms, torch ${theirs.medianMs.toFixed(2)} ms, ÷ ${mine.vsTorch.toFixed(2)}${verdict}, ${ours.length} rounds\n`);
-        figures.push(mine, theirs);
+      // Each group is measured in the same rounds: the E = 1 and E = 64 forwards are compared with each other.
+      const groups: (() => TorchCase[])[] = [
+        ...demoRuns.map((r) => () => [demoCase(r)]), () => [switchLayerCase()], () => [scalingCase(1), scalingCase(64)],
+        ...MATMUL_SIZES.map((n) => () => [matmulCase(n)]),
+      ];
+      for (const group of groups) {
+        // Built, checked and warmed up one group at a time, so that the other cases' memory stays unallocated.
+        const cases = group();
+        for (const c of cases) {
+          const ourLoss = c.ours();
+          checkLosses(c.name, ourLoss, await peer.build({ name: c.name, ...c.peer }));
+        }
+        const measured = (await interleaved(cases, peer, opts.time)).map(({ ours, torch }, i) => {
+          const c = cases[i]!;
+          const [mine, theirs] = [figure(c, 'switch-ts', ours), figure(c, 'torch', torch)];
+          mine.vsTorch = mine.medianMs / theirs.medianMs;
+          const target = TARGETS[c.name];
+          const verdict = target === undefined ? '' : ` (target ≤ ${target}: ${mine.vsTorch <= target ? 'met' : 'not met'})`;
+          process.stderr.write(`  ${c.name}: switch-ts ${mine.medianMs.toFixed(2)} ms, torch ${theirs.medianMs.toFixed(2)} ms, ÷ ${mine.vsTorch.toFixed(2)}${verdict}, ${ours.length} rounds\n`);
+          figures.push(mine, theirs);
+          return { mine, theirs };
+        });
+        if (measured.length === 2) {
+          const [e1, e64] = measured as [typeof measured[0], typeof measured[0]];
+          const ours = e64.mine.medianMs / e1.mine.medianMs, theirs = e64.theirs.medianMs / e1.theirs.medianMs;
+          process.stderr.write(`  SwitchLayer forward E=64 ÷ E=1: switch-ts ${ours.toFixed(3)} (target ≤ ${E_SCALING_TARGET}: ${ours <= E_SCALING_TARGET ? 'met' : 'not met'}), torch ${theirs.toFixed(3)}\n`);
+        }
       }
     } finally {
       peer.close();
     }
-    return { figures, machine: { torch: info, torchTargets: TARGETS, loadavgBeforeTorch: loadBefore, loadavgAfterTorch: loadavg()[0] } };
+    return { figures, machine: { torch: info, torchTargets: { ...TARGETS, 'SwitchLayer forward E=64 ÷ E=1': E_SCALING_TARGET }, loadavgBeforeTorch: loadBefore, loadavgAfterTorch: loadavg()[0] } };
   },
 };
