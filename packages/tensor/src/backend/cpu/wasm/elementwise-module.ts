@@ -305,8 +305,9 @@ function sumColumns(): FunctionBody {
 /**
  * argmax(x, out, lines, len) and argmin: out[o] = the index of the first largest (smallest) float
  * of line o of x viewed as [lines, len] (len ≥ 1), or of its first NaN if it has one, as
- * cpu/index.ts's argReduce loop (NumPy and PyTorch agree: NaN wins). One pass finds the max as
- * four running maxima (pmax skips NaN) while noting any NaN, a second stops at its first match.
+ * cpu/index.ts's argReduce loop (NumPy and PyTorch agree: NaN wins). One pass finds the best as
+ * four running maxima or minima (pmax and pmin skip NaN) while noting any NaN, a second stops at
+ * its first match.
  */
 function argLines(op: 'argmax' | 'argmin'): FunctionBody {
   const f = new FunctionBody(['i32', 'i32', 'i32', 'i32']);

@@ -32,8 +32,10 @@ import { FunctionBody } from './assembler.js';
  *   second step) and d = 1023 at k = 1024 (2^1024 overflows).
  * - The early returns: 1 + x for |x| < 2^−28, e for x = 1, ∞ and 0 past the overflow and
  *   underflow thresholds, x + x for NaN.
- * The last two are rare, so they run only when a lane needs them. The tests check the bits against
- * Math.exp for every float32 and for doubles around each branch point (test/elementwise.wasm.test.ts).
+ * The two-step scaling and the early returns are rare, so they run only when a lane needs them;
+ * but 0 below the underflow threshold is chosen on the main path, since a masked softmax has many
+ * such lanes. packages/tensor/test/exp.test.ts checks the bits against Math.exp for doubles around
+ * each branch point (and every float32 input was checked once).
  */
 
 /** fdlibm's constants. */
@@ -172,7 +174,7 @@ export function expLoop(): FunctionBody {
 export function expLines(softmax: boolean): FunctionBody {
   const f = new FunctionBody(['i32', 'i32', 'i32', 'i32']);
   const [x, out, lines, len] = [0, 1, 2, 3];
-  const [p, o, pairs, rowBytes] = f.locals('i32', 4);
+  const [p, o, count, rowBytes] = f.locals('i32', 4);
   const [max32, v32] = f.locals('f32', 2);
   const [max, sum] = f.locals('f64', 2);
   const [v, e, shift] = f.locals('v128', 3);
@@ -180,8 +182,8 @@ export function expLines(softmax: boolean): FunctionBody {
   /** Runs `pair` on each two floats of the line at `from`, then `single` on an odd last one (p: the float's address). */
   const alongLine = (from: number, pair: () => void, single: () => void) => {
     f.get(from).set(p);
-    f.get(len).i32(1).op('i32.shr_u').set(pairs);
-    f.repeat(pairs, () => { pair(); f.addTo(p, 2 * F32); });
+    f.get(len).i32(1).op('i32.shr_u').set(count);
+    f.repeat(count, () => { pair(); f.addTo(p, 2 * F32); });
     f.get(len).i32(1).op('i32.and').ifElse(single);
   };
   /** e = exp(x − max) for the floats at p, one or two. */
@@ -199,16 +201,16 @@ export function expLines(softmax: boolean): FunctionBody {
     // NaN is skipped), then the lanes and the last len mod 4 floats one by one.
     f.f32(-Infinity).op('f32x4.splat').set(v);
     f.get(x).set(p);
-    f.get(len).i32(2).op('i32.shr_u').set(pairs);
-    f.repeat(pairs, () => {
+    f.get(len).i32(2).op('i32.shr_u').set(count);
+    f.repeat(count, () => {
       f.get(v).get(p).mem('v128.load').op('f32x4.pmax').set(v);
       f.addTo(p, 4 * F32);
     });
     f.get(v).f32x4Lane(0).set(max32);
     const greater = () => f.tee(v32).get(max32).get(v32).get(max32).op('f32.gt').op('select').set(max32);
     for (const lane of [1, 2, 3]) { f.get(v).f32x4Lane(lane); greater(); }
-    f.get(len).i32(3).op('i32.and').set(pairs);
-    f.repeat(pairs, () => {
+    f.get(len).i32(3).op('i32.and').set(count);
+    f.repeat(count, () => {
       f.get(p).mem('f32.load');
       greater();
       f.addTo(p, F32);

@@ -34,7 +34,8 @@ export interface Blocking {
   /** Depth of k per packed block. */
   kc: number;
   /** Columns of B per packed block (a multiple of the tile's nr). */
-  nc: number;  /**
+  nc: number;
+  /**
    * Up to this many rows of A, B is read where it is instead of packed, where its columns are
    * adjacent and n is a multiple of nr (the product's packB argument; ./matmul.ts decides).
    */

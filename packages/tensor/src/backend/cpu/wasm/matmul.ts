@@ -23,9 +23,10 @@ import { Team, threadsSupported } from './threads.js';
  * adjacent, n a multiple of the tile's): 64 products of [32, 128]·[128, 512] took 0.90× the time,
  * 64 of [16, 128]·[128, 512] 0.81×, of [32, 512]·[512, 128] 0.95×, of [64, 128]·[128, 512] 0.97×,
  * 8 of [128, 128]·[128, 512] 1.01× and one [2048, 128]·[128, 512] 1.05× (third-fastest of 15
- * interleaved rounds, one thread); hence up to 64 rows (BLOCKING.directB). Packing B step by step
- * of k instead of panel by panel, so that its reads go along rows, took 1.4× the time of reading B in place at E = 64:
- * its writes then go to every panel at once.
+ * interleaved rounds, one thread); hence up to 64 rows (BLOCKING.directB). Two other ways lost
+ * to reading B in place at E = 64: packing B step by step of k instead of panel by panel, so that
+ * its reads go along rows (1.4× the time: its writes then go to every panel at once), and packing
+ * one panel at a time just before its tiles, so that it stays in L1 (1.03–1.25×).
  *
  * With threads, C is cut into chunks of whole tiles, across its columns if it has at least as
  * many column panels as row panels, else across its rows; the threads claim chunks and run these
@@ -57,7 +58,6 @@ export const THREAD_MIN_WORK = 2 ** 22;
  * 1024², within this VM's noise.
  */
 const CHUNKS_PER_THREAD = 2;
-
 
 /**
  * One instance of the module on the kernels' heap (./heap.ts, kernelHeap): on the tensor heap the
