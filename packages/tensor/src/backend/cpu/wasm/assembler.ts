@@ -161,6 +161,14 @@ export class FunctionBody {
   /** v128.const of two int64 lanes, both `value`. */
   i64x2(value: bigint): this { return this.v128(new Uint8Array(new BigInt64Array([value, value]).buffer)); }
 
+  /**
+   * i8x16.shuffle of two vectors on the stack by 32-bit lanes: lane i of the result is lane
+   * lanes[i] of the pair (0–3 the first vector's, 4–7 the second's).
+   */
+  shuffle32(lanes: readonly [number, number, number, number]): this {
+    return this.bytes(...SIMD(0x0d), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
+
   /** f32x4.extract_lane: lane `lane` of the vector on the stack, as an f32. */
   f32x4Lane(lane: number): this { return this.bytes(...SIMD(0x1f), lane); }
 
