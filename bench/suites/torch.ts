@@ -146,7 +146,7 @@ async function interleaved(cases: TorchCase[], peer: TorchPeer, time: number): P
 
 export const torchSuite: SelfTimedSuite = {
   name: 'torch',
-  description: 'switch-ts vs PyTorch (1 thread, float32, a Python child): demo training step, SwitchLayer train step, matmul; interleaved rounds, switch-ts ÷ torch',
+  description: 'switch-ts vs PyTorch (1 thread, float32, a Python child): demo training step, SwitchLayer train step, SwitchLayer forward at E = 1 and 64, matmul; interleaved rounds, switch-ts ÷ torch',
   async run(opts: TimingOptions) {
     const started = await startTorch();
     if (!started.ok) {
