@@ -49,7 +49,8 @@ const F32 = 4;
  * bytes) into panels of `width` rows, `depth` long. Transposed operands are just other strides.
  * Where a panel's rows are adjacent floats (rowStride 4: B as stored, or A read transposed, as
  * in a weight's gradient), each step of k copies them as width/4 vectors; where its steps of k
- * are (A as stored, B read transposed), 4×4 blocks are transposed; otherwise one float at a time.
+ * are adjacent instead (kStride 4: A as stored, or B read transposed), 4×4 blocks are transposed;
+ * otherwise one float at a time.
  * The vector copy took packing from 8% of a demo training step to 5%. The last panel is
  * zero-padded: its extra lanes only reach C's padding, which is never copied out, but zeros keep
  * stale memory (NaN, subnormals) out of the arithmetic.
@@ -105,9 +106,10 @@ function pack(width: number): FunctionBody {
     f.repeat(kk, () => {
       f.get(s).set(q);
       for (let block = 0; block < width / 4; block++) {
-        [0, rowStride, stride2, stride3].forEach((offset, i) => {
+        // Row i of the four at q + i·rowStride.
+        [null, rowStride, stride2, stride3].forEach((offset, i) => {
           f.get(q);
-          if (i > 0) f.get(offset).op('i32.add');
+          if (offset !== null) f.get(offset).op('i32.add');
           f.mem('v128.load').set(rowsOfFour[i]!);
         });
         const [a, b, c, e] = rowsOfFour as [number, number, number, number];
