@@ -253,15 +253,17 @@ export const cpuKernels: Required<KernelTable> = {
       const xv = data(x!);
       const out = arrays.take(x!.dtype, reducedSize(x!.shape, axis));
       const [lines, len, inner] = splitAtAxis(x!.shape, axis);
-      if (inner === 1 && wasmElementwise(xv.length)?.logsumexp(xv, out, lines, len)) return out;
-      forEachLine(x!.shape, axis, (start, oi, len, stride) => {
-        const max = lineMax(xv, start, len, stride);
+      const finish = (line: number, max: number, sum: number) => {
         // An infinite max is the answer (−Infinity: every term is 0; +Infinity: it dominates),
         // not the NaN of ±Infinity − ±Infinity.
-        if (max === -Infinity || max === Infinity) { out[oi] = max; return; }
+        out[line] = max === -Infinity || max === Infinity ? max : max + Math.log(sum);
+      };
+      if (inner === 1 && wasmElementwise(xv.length)?.maxSumExp(xv, lines, len, finish)) return out;
+      forEachLine(x!.shape, axis, (start, oi, len, stride) => {
+        const max = lineMax(xv, start, len, stride);
         let sum = 0;
-        for (let j = 0, p = start; j < len; j++, p += stride) sum += Math.exp(xv[p]! - max);
-        out[oi] = max + Math.log(sum);
+        if (Number.isFinite(max)) for (let j = 0, p = start; j < len; j++, p += stride) sum += Math.exp(xv[p]! - max);
+        finish(oi, max, sum);
       });
       return out;
     },

@@ -1,6 +1,6 @@
 import type { BinaryOp, UnaryOp } from '../../backend.js';
 import { assemble, FunctionBody, type PlainOp } from './assembler.js';
-import { expLines, expLoop } from './exp.js';
+import { expOf } from './exp.js';
 
 /**
  * Writes the float32 elementwise module: a loop per op that runs four lanes per instruction, then
@@ -41,7 +41,7 @@ const UNARY = {
 } satisfies Partial<Record<UnaryOp, Instruction>>;
 
 export type WasmBinaryOp = keyof typeof ARITHMETIC | keyof typeof COMPARISONS;
-/** exp has no instruction: ./exp.ts writes its loop. */
+/** exp has no instruction: its loop (expLoop) runs the steps ./exp.ts writes. */
 export type WasmUnaryOp = keyof typeof UNARY | 'exp';
 
 const BINARY: Record<WasmBinaryOp, Instruction> = { ...ARITHMETIC, ...COMPARISONS };
@@ -303,43 +303,57 @@ function sumColumns(): FunctionBody {
 }
 
 /**
+ * Emits, for the line of `len` floats at `x`, its best float (largest for 'max', smallest for
+ * 'min') into an f32 local, which it returns: four running bests (pmax and pmin keep their first
+ * operand unless the second is better, so NaN is skipped), then the lanes and the last len mod 4
+ * floats one by one; ∓∞ for a line of NaN. With `nan`, an i32 local, it also sets it to whether the
+ * line holds a NaN.
+ */
+function lineBest(f: FunctionBody, op: 'max' | 'min', x: number, len: number, nan?: number): number {
+  const [p, count] = f.locals('i32', 2);
+  const [best, v] = f.locals('f32', 2);
+  const [acc, nans] = f.locals('v128', 2);
+  const [pick, better] = op === 'max' ? ['f32x4.pmax', 'f32.gt'] as const : ['f32x4.pmin', 'f32.lt'] as const;
+  /** best = v if v is better. */
+  const take = () => f.get(v).get(best).get(v).get(best).op(better).op('select').set(best);
+  f.f32(op === 'max' ? -Infinity : Infinity).op('f32x4.splat').set(acc);
+  if (nan !== undefined) f.v128Zero().set(nans);
+  f.get(x).set(p);
+  f.get(len).i32(2).op('i32.shr_u').set(count);
+  f.repeat(count, () => {
+    f.get(acc).get(p).mem('v128.load').op(pick).set(acc);
+    if (nan !== undefined) f.get(nans).get(p).mem('v128.load').get(p).mem('v128.load').op('f32x4.ne').op('v128.or').set(nans);
+    f.addTo(p, 4 * F32);
+  });
+  if (nan !== undefined) f.get(nans).op('v128.any_true').set(nan);
+  f.get(acc).f32x4Lane(0).set(best);
+  for (const lane of [1, 2, 3]) {
+    f.get(acc).f32x4Lane(lane).set(v);
+    take();
+  }
+  f.get(len).i32(3).op('i32.and').set(count);
+  f.repeat(count, () => {
+    f.get(p).mem('f32.load').set(v);
+    take();
+    if (nan !== undefined) f.get(nan).get(v).get(v).op('f32.ne').op('i32.or').set(nan);
+    f.addTo(p, F32);
+  });
+  return best;
+}
+
+/**
  * argmax(x, out, lines, len) and argmin: out[o] = the index of the first largest (smallest) float
  * of line o of x viewed as [lines, len] (len ≥ 1), or of its first NaN if it has one, as
- * cpu/index.ts's argReduce loop (NumPy and PyTorch agree: NaN wins). One pass finds the best as
- * four running maxima or minima (pmax and pmin skip NaN) while noting any NaN, a second stops at
- * its first match.
+ * cpu/index.ts's argReduce loop (NumPy and PyTorch agree: NaN wins). lineBest finds the best and
+ * notes any NaN; a second pass stops at the first match.
  */
 function argLines(op: 'argmax' | 'argmin'): FunctionBody {
   const f = new FunctionBody(['i32', 'i32', 'i32', 'i32']);
   const [x, out, lines, len] = [0, 1, 2, 3];
-  const [p, left, j, nan] = f.locals('i32', 4);
-  const [best, v] = f.locals('f32', 2);
-  const [acc, nans] = f.locals('v128', 2);
-  const [pick, better] = op === 'argmax' ? ['f32x4.pmax', 'f32.gt'] as const : ['f32x4.pmin', 'f32.lt'] as const;
-  /** best = v if v is better (neither is NaN: a NaN v only sets nan). */
-  const take = () => {
-    f.get(v).get(best).get(v).get(best).op(better).op('select').set(best);
-    f.get(nan).get(v).get(v).op('f32.ne').op('i32.or').set(nan);
-  };
+  const [p, j, nan] = f.locals('i32', 3);
+  const v = f.local('f32');
   f.repeat(lines, () => {
-    f.f32(op === 'argmax' ? -Infinity : Infinity).op('f32x4.splat').set(acc);
-    f.v128Zero().set(nans);
-    f.get(x).set(p);
-    f.get(len).i32(2).op('i32.shr_u').set(left);
-    f.repeat(left, () => {
-      f.get(acc).get(p).mem('v128.load').op(pick).set(acc);
-      f.get(nans).get(p).mem('v128.load').get(p).mem('v128.load').op('f32x4.ne').op('v128.or').set(nans);
-      f.addTo(p, 16);
-    });
-    f.get(nans).op('v128.any_true').set(nan);
-    f.get(acc).f32x4Lane(0).set(best);
-    for (const lane of [1, 2, 3]) { f.get(acc).f32x4Lane(lane).set(v); take(); }
-    f.get(len).i32(3).op('i32.and').set(left);
-    f.repeat(left, () => {
-      f.get(p).mem('f32.load').set(v);
-      take();
-      f.addTo(p, F32);
-    });
+    const best = lineBest(f, op === 'argmax' ? 'max' : 'min', x, len, nan);
     // The first float equal to the best, or the first NaN.
     f.i32(-1).set(j);
     f.get(x).i32(-F32).op('i32.add').set(p);
@@ -354,6 +368,102 @@ function argLines(op: 'argmax' | 'argmin'): FunctionBody {
     f.get(out).get(j).mem('i32.store');
     f.addTo(out, F32);
     f.get(x).get(len).i32(F32).op('i32.mul').op('i32.add').set(x);
+  });
+  return f;
+}
+
+/**
+ * exp(x, out, n): out[j] = exp(x[j]) for j < n, float32 in and out: each float widened to a
+ * double, exp as Math.exp, rounded once to float32, as the JS loop computes.
+ */
+function expLoop(): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32']);
+  const [x, out, n] = [0, 1, 2];
+  const [pairEnd, end] = f.locals('i32', 2);
+  const v = f.local('v128');
+  const exp = expOf(f);
+  f.get(out).get(n).i32(-2).op('i32.and').i32(F32).op('i32.mul').op('i32.add').set(pairEnd);
+  f.get(out).get(n).i32(F32).op('i32.mul').op('i32.add').set(end);
+  f.whileLoop(() => f.below(out, pairEnd), () => {
+    f.get(x).mem('v128.load64_zero').op('f64x2.promote_low_f32x4').set(v);
+    f.get(out);
+    exp(v);
+    f.op('f32x4.demote_f64x2_zero').store64Lane(0);
+    f.addTo(x, 2 * F32).addTo(out, 2 * F32);
+  });
+  f.below(out, end).ifElse(() => {
+    f.get(x).mem('v128.load32_zero').op('f64x2.promote_low_f32x4').set(v);
+    f.get(out);
+    exp(v);
+    f.f64x2Lane(0).op('f32.demote_f64').mem('f32.store');
+  });
+  return f;
+}
+
+/**
+ * For each line of `len` floats of x (float32, contiguous), its max m and s = Σ exp(x − m), as the
+ * JS softmax and logsumexp kernels compute them: m the largest number (NaN skipped), each x − m
+ * and its exp in double, s summed in double in order along the line. Then
+ * - softmax(x, out, lines, len): out = x's shape, float32: exp(x − m) rounded to float32, then
+ *   divided (in double) by s and rounded again;
+ * - maxSumExp(x, out, lines, len): out = m and s per line, two doubles (logsumexp is m + log s,
+ *   finished in JS, where Math.log is).
+ * The max's sign of zero may differ from the JS loop's (−0 or +0, whichever came first there);
+ * x − m is then the same but for the sign of a zero, which exp maps to 1 either way.
+ */
+function expLines(softmax: boolean): FunctionBody {
+  const f = new FunctionBody(['i32', 'i32', 'i32', 'i32']);
+  const [x, out, lines, len] = [0, 1, 2, 3];
+  const [p, o, count, rowBytes] = f.locals('i32', 4);
+  const [max, sum] = f.locals('f64', 2);
+  const [v, e, shift] = f.locals('v128', 3);
+  const exp = expOf(f);
+  /** Runs `pair` on each two floats of the line at `from`, then `single` on an odd last one (p: the float's address). */
+  const alongLine = (from: number, pair: () => void, single: () => void) => {
+    f.get(from).set(p);
+    f.get(len).i32(1).op('i32.shr_u').set(count);
+    f.repeat(count, () => { pair(); f.addTo(p, 2 * F32); });
+    f.get(len).i32(1).op('i32.and').ifElse(single);
+  };
+  /** e = exp(x − max) for the floats at p, one or two. */
+  const expShifted = (load: 'v128.load64_zero' | 'v128.load32_zero') => {
+    f.get(p).mem(load).op('f64x2.promote_low_f32x4').get(shift).op('f64x2.sub').set(v);
+    exp(v);
+    f.set(e);
+  };
+  const addLane = (lane: number) => f.get(sum).get(e).f64x2Lane(lane).op('f64.add').set(sum);
+
+  f.get(len).i32(F32).op('i32.mul').set(rowBytes);
+  f.get(out).set(o);
+  f.repeat(lines, () => {
+    const max32 = lineBest(f, 'max', x, len);
+    f.get(max32).op('f64.promote_f32').tee(max).op('f64x2.splat').set(shift);
+    f.f64(0).set(sum);
+    alongLine(x, () => {
+      expShifted('v128.load64_zero');
+      if (softmax) f.get(p).get(x).op('i32.sub').get(o).op('i32.add').get(e).op('f32x4.demote_f64x2_zero').store64Lane(0);
+      addLane(0);
+      addLane(1);
+    }, () => {
+      expShifted('v128.load32_zero');
+      if (softmax) f.get(p).get(x).op('i32.sub').get(o).op('i32.add').get(e).f64x2Lane(0).op('f32.demote_f64').mem('f32.store');
+      addLane(0);
+    });
+    if (softmax) {
+      f.get(sum).op('f64x2.splat').set(shift);
+      alongLine(o, () => {
+        f.get(p).get(p).mem('v128.load64_zero').op('f64x2.promote_low_f32x4').get(shift).op('f64x2.div')
+          .op('f32x4.demote_f64x2_zero').store64Lane(0);
+      }, () => {
+        f.get(p).get(p).mem('f32.load').op('f64.promote_f32').get(sum).op('f64.div').op('f32.demote_f64').mem('f32.store');
+      });
+    } else {
+      f.get(o).get(max).mem('f64.store');
+      f.get(o).get(sum).mem('f64.store', 8);
+    }
+    f.get(x).get(rowBytes).op('i32.add').set(x);
+    if (softmax) f.get(o).get(rowBytes).op('i32.add').set(o);
+    else f.addTo(o, 16);
   });
   return f;
 }

@@ -103,18 +103,13 @@ export class WasmElementwise {
    */
   sumColumns(x: TypedArray, out: TypedArray, outer: number, len: number, inner: number): boolean {
     if (!(x instanceof Float32Array && out instanceof Float32Array)) return false;
-    const acc = this.heap.alloc(8 * inner);
-    if (acc < 0) return false;
-    try {
-      return this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops.sumColumns!(xAt!, outAt!, outer, len, inner, acc));
-    } finally {
-      this.heap.free(acc);
-    }
+    return this.heap.withBlock(8 * inner, (acc) =>
+      this.heap.withAddresses([x, out], [out], ([xAt, outAt]) => this.loops.sumColumns!(xAt!, outAt!, outer, len, inner, acc)));
   }
 
   /**
    * softmax along the lines of x viewed as [lines, len] (a contiguous axis), as cpu/index.ts's
-   * loop computes it (./exp.ts, expLines). False, having done nothing, unless x and out are
+   * loop computes it (./elementwise-module.ts, expLines). False, having done nothing, unless x and out are
    * float32 and the heap has room.
    */
   softmax(x: TypedArray, out: TypedArray, lines: number, len: number): boolean {
@@ -123,27 +118,17 @@ export class WasmElementwise {
   }
 
   /**
-   * logsumexp along the lines of x viewed as [lines, len] (a contiguous axis), as cpu/index.ts's
-   * loop computes it: wasm finds each line's max m and s = Σ exp(x − m), then out = m + log s, or m
-   * itself where m is infinite. False, having done nothing, unless x and out are float32 and the
-   * heap has room.
+   * For each line of x viewed as [lines, len] (a contiguous axis), its max m and s = Σ exp(x − m),
+   * handed to `each` (line, m, s), as cpu/index.ts's logsumexp loop finds them. False, having done
+   * nothing, unless x is float32 and the heap has room.
    */
-  logsumexp(x: TypedArray, out: TypedArray, lines: number, len: number): boolean {
-    if (!(x instanceof Float32Array && out instanceof Float32Array)) return false;
-    const at = this.heap.alloc(16 * lines);
-    if (at < 0) return false;
-    try {
-      return this.heap.withAddresses([x], [], ([xAt]) => {
-        this.loops.maxSumExp!(xAt!, at, lines, len);
-        const maxSum = this.heap.view('float64', at, 2 * lines);
-        for (let o = 0; o < lines; o++) {
-          const max = maxSum[2 * o]!;
-          out[o] = max === Infinity || max === -Infinity ? max : max + Math.log(maxSum[2 * o + 1]!);
-        }
-      });
-    } finally {
-      this.heap.free(at);
-    }
+  maxSumExp(x: TypedArray, lines: number, len: number, each: (line: number, max: number, sum: number) => void): boolean {
+    if (!(x instanceof Float32Array)) return false;
+    return this.heap.withBlock(16 * lines, (at) => this.heap.withAddresses([x], [], ([xAt]) => {
+      this.loops.maxSumExp!(xAt!, at, lines, len);
+      const maxSum = this.heap.view('float64', at, 2 * lines);
+      for (let o = 0; o < lines; o++) each(o, maxSum[2 * o]!, maxSum[2 * o + 1]!);
+    }));
   }
 
   /**

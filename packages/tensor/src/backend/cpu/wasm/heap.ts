@@ -137,6 +137,20 @@ export class WasmHeap {
     return placed;
   }
 
+  /**
+   * Runs `use` on a scratch block of `bytes`, freed after it, and returns what `use` returns; false,
+   * having done nothing, where the heap cannot hold the block.
+   */
+  withBlock(bytes: number, use: (address: number) => boolean): boolean {
+    const at = this.alloc(bytes);
+    if (at < 0) return false;
+    try {
+      return use(at);
+    } finally {
+      this.free(at);
+    }
+  }
+
   /** The memory's size in bytes (what the heap has grown to). */
   get bytes(): number {
     return this.memory.buffer.byteLength;
