@@ -11,6 +11,8 @@
  * Switch also have loops of their own, one per paper, in routing.ts.
  */
 
+import { gelu } from './elementwise.js';
+
 export type Vec = number[];
 export type Mat = number[][];
 export type RefRouting = 'tokens-choose' | 'batch-prioritized' | 'experts-choose';
@@ -56,13 +58,9 @@ function vecMat(x: Vec, w: Mat): Vec {
   return out;
 }
 
-export function refGelu(v: number): number {
-  return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
-}
-
 /** One expert, T5 style without biases: act(x·W_i)·W_o. */
 export function refFFN(x: Vec, wi: Mat, wo: Mat, activation: 'relu' | 'gelu'): Vec {
-  const hidden = vecMat(x, wi).map((v) => (activation === 'relu' ? Math.max(v, 0) : refGelu(v)));
+  const hidden = vecMat(x, wi).map((v) => (activation === 'relu' ? Math.max(v, 0) : gelu(v)));
   return vecMat(hidden, wo);
 }
 
